@@ -1,0 +1,22 @@
+/* The daemon's one manager object (systemd-timesyncd's Manager in our shape): it owns
+ * the event loop and every source; backends and services hang off it. */
+#pragma once
+#include <systemd/sd-event.h>
+
+#include "pvic/backend.h"
+#include "pvic/config.h"
+#include "pvic/facts.h"
+
+struct pvicd {
+        sd_event *event;
+        struct pvic_config config;
+        struct pvic_os_facts os;
+        struct pvic_mem_facts mem;
+        const struct pvic_backend_ops *backend;
+        void *backend_state;
+        sd_event_source *watchdog_timer;
+        char status[256];
+};
+
+/* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */
+void pvicd_set_status(struct pvicd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

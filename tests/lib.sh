@@ -1,0 +1,70 @@
+# Shared helpers for shell tests (sourced). Each test runs in its own $TEST_TMPDIR and
+# must leave nothing running: register what you start with `track_pid`.
+set -euo pipefail
+: "${BUILD:=build}"
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$TOP/$BUILD"
+# Debian's Python packages (pyxs, dbusmock) import only under the system interpreter.
+PY=/usr/bin/python3
+TEST_TMPDIR=${TEST_TMPDIR:-$(mktemp -d /tmp/pvic-test.XXXXXX)}
+_pids=()
+
+track_pid() { _pids+=("$1"); }
+
+_cleanup() {
+  local rc=$?
+  for p in "${_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+    for f in "$TEST_TMPDIR"/*.log; do
+      [ -f "$f" ] || continue
+      echo "---- $(basename "$f") (last 40 lines)"; tail -n 40 "$f"
+    done
+  fi
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$TEST_TMPDIR"
+  exit $rc
+}
+trap _cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+pass_step() { echo "ok - $*"; }
+
+assert_eq() { # expected actual message
+  [ "$1" == "$2" ] || fail "$3: expected [$1], got [$2]"
+}
+
+# wait_for TIMEOUT_SECONDS CMD...: retries CMD every 50 ms until it succeeds.
+wait_for() {
+  local t=$1; shift
+  local deadline; deadline=$(($(date +%s%N) + t * 1000000000))
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
+
+# Under sanitizers valgrind cannot run; elsewhere VALGRIND wraps pvicd when set.
+run_pvicd_cmd() {
+  if [ -n "${VALGRIND:-}" ] && [ -z "${SANITIZE:-}" ]; then
+    echo valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+      --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$BIN/pvicd"
+  else
+    echo "$BIN/pvicd"
+  fi
+}
+
+# start_xen_hostsim DIR DOMIDS [extra args]: starts pvic-hostsim xen in the background,
+# waits until it prints "ready"; sets HOSTSIM_PID.
+start_xen_hostsim() {
+  local dir=$1 domids=$2; shift 2
+  mkdir -p "$dir"
+  local out="$TEST_TMPDIR/hostsim.$RANDOM.out"
+  "$BIN/pvic-hostsim" xen --dir "$dir" --domid "$domids" "$@" >"$out" 2>>"$TEST_TMPDIR/hostsim.log" &
+  HOSTSIM_PID=$!
+  track_pid "$HOSTSIM_PID"
+  wait_for 10 grep -qx ready "$out" || fail "pvic-hostsim did not print ready"
+}
