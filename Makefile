@@ -45,11 +45,13 @@ LIB_SRC     := $(filter-out daemon/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB         := $(BUILD)/libpvic.a
 
-PROGS       := pvicd pvicctl pvic-host pvic-hostsim
 pvicd_SRC        := daemon/main.c
 pvicctl_SRC      := $(wildcard tools/pvicctl/*.c)
 pvic-host_SRC    := $(wildcard tools/pvic-host/*.c)
 pvic-hostsim_SRC := $(wildcard tools/hostsim/*.c)
+# A program is built once its folder has sources.
+PROGS       := pvicd $(if $(pvicctl_SRC),pvicctl) $(if $(pvic-host_SRC),pvic-host) \
+               $(if $(pvic-hostsim_SRC),pvic-hostsim)
 PROG_BINS   := $(addprefix $(BUILD)/,$(PROGS))
 
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
@@ -79,7 +81,7 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(PROG_BINS): $(BUILD)/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(%_SRC)) $(LIB)
+$(PROG_BINS): $(BUILD)/%: $$(addprefix $(BUILD)/obj/,$$($$*_SRC:.c=.o)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
@@ -133,7 +135,7 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf.d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BUILD)/pvicd $(DESTDIR)$(SBINDIR)/pvicd
-	install -m 0755 $(BUILD)/pvicctl $(BUILD)/pvic-host $(DESTDIR)$(BINDIR)/
+	for p in pvicctl pvic-host; do [ ! -e $(BUILD)/$$p ] || install -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/; done
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/pvicd.service.in > $(DESTDIR)$(UNITDIR)/pvicd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pvicd.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf ] || install -m 0644 systemd/pvicd.conf $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf

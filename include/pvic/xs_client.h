@@ -36,6 +36,10 @@ char *xs_client_find_path(const char *root, const char *configured);
 
 int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_state_fn state_cb,
                   void *userdata);
+/* Adopts an open connection (a socketpair in tests and fuzzers); it is not reopened
+ * when lost. */
+int xs_client_new_fd(struct xs_client **ret, sd_event *e, int fd, bool is_device, xs_state_fn state_cb,
+                     void *userdata);
 struct xs_client *xs_client_free(struct xs_client *c);
 bool xs_client_is_connected(const struct xs_client *c);
 /* True when talking to the kernel device (payloads are capped at 4080 there). */

@@ -45,7 +45,7 @@ def serve(conn, mode, log):
         conn.sendall(HDR.pack(99, req_id, tx, 3) + b"OK\0")
     elif mode == "truncated-header":
         conn.sendall(HDR.pack(typ, req_id, tx, 3)[:7])
-        return
+        conn.shutdown(socket.SHUT_WR)  # the client sees EOF after 7 header bytes
     elif mode == "unknown-req-id":
         conn.sendall(HDR.pack(typ, req_id + 1000, tx, 3) + b"OK\0")
     elif mode == "bad-event":

@@ -63,6 +63,7 @@ struct xs_client {
 };
 
 static int connect_now(struct xs_client *c);
+static int adopt_fd(struct xs_client *c, int fd, bool is_device);
 static void schedule_reconnect(struct xs_client *c);
 
 bool xs_client_is_connected(const struct xs_client *c) { return c->connected; }
@@ -160,12 +161,14 @@ static void disconnect(struct xs_client *c, bool reconnect) {
         update_timeout_timer(c);
         if (was_connected && !c->closing && c->state_cb)
                 c->state_cb(c, false, c->userdata);
-        if (reconnect && !c->closing)
+        if (reconnect && !c->closing && c->path)
                 schedule_reconnect(c);
 }
 
+static const char *peer_name(const struct xs_client *c) { return c->path ?: "xenstored"; }
+
 static void protocol_error(struct xs_client *c, const char *what) {
-        log_error("xenstore: protocol error from %s: %s; reconnecting", c->path, what);
+        log_error("xenstore: protocol error from %s: %s; reconnecting", peer_name(c), what);
         disconnect(c, true);
 }
 
@@ -325,12 +328,12 @@ static void handle_input(struct xs_client *c) {
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 return;
-                        log_error_errno(errno, "xenstore: read from %s failed: %m; reconnecting", c->path);
+                        log_error_errno(errno, "xenstore: read from %s failed: %m; reconnecting", peer_name(c));
                         disconnect(c, true);
                         return;
                 }
                 if (n == 0) {
-                        log_warning("xenstore: %s closed the connection; reconnecting", c->path);
+                        log_warning("xenstore: %s closed the connection; reconnecting", peer_name(c));
                         disconnect(c, true);
                         return;
                 }
@@ -387,7 +390,7 @@ static void handle_output(struct xs_client *c) {
                                         return;
                                 continue;
                         }
-                        log_error_errno(errno, "xenstore: write to %s failed: %m; reconnecting", c->path);
+                        log_error_errno(errno, "xenstore: write to %s failed: %m; reconnecting", peer_name(c));
                         disconnect(c, true);
                         return;
                 }
@@ -414,7 +417,7 @@ static int on_request_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                 update_timeout_timer(c);
                 return 0;
         }
-        log_error("xenstore: no reply from %s to %s within %u s; reconnecting", c->path,
+        log_error("xenstore: no reply from %s to %s within %u s; reconnecting", peer_name(c),
                   xs_type_name(c->pending_head->type), XS_CLIENT_REQUEST_TIMEOUT_USEC / 1000000u);
         disconnect(c, true);
         return 0;
@@ -482,15 +485,11 @@ static int connect_now(struct xs_client *c) {
                         log_warning_errno(fd, "xenstore: cannot open %s: %m; will retry", c->path);
                 return fd;
         }
-        c->fd = fd;
-        c->is_device = is_device;
-        int r = sd_event_add_io(c->event, &c->io, fd, EPOLLIN, on_io, c);
+        int r = adopt_fd(c, fd, is_device);
         if (r < 0) {
                 close(fd);
-                c->fd = -1;
                 return log_error_errno(r, "xenstore: cannot watch the connection: %m");
         }
-        c->connected = true;
         if (c->reconnect_attempt > 0)
                 log_info("xenstore: reconnected to %s", c->path);
         else
@@ -533,6 +532,40 @@ int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_stat
                 *ret = xs_client_free(c);
                 return r;
         }
+        return 0;
+}
+
+static int adopt_fd(struct xs_client *c, int fd, bool is_device) {
+        c->fd = fd;
+        c->is_device = is_device;
+        int r = sd_event_add_io(c->event, &c->io, fd, EPOLLIN, on_io, c);
+        if (r < 0) {
+                c->fd = -1;
+                return r;
+        }
+        c->connected = true;
+        return 0;
+}
+
+int xs_client_new_fd(struct xs_client **ret, sd_event *e, int fd, bool is_device, xs_state_fn state_cb,
+                     void *userdata) {
+        struct xs_client *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->fd = -1;
+        c->event = sd_event_ref(e);
+        c->state_cb = state_cb;
+        c->userdata = userdata;
+        int r = sd_event_add_time(e, &c->timeout_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_request_timeout, c);
+        if (r >= 0) {
+                sd_event_source_set_enabled(c->timeout_timer, SD_EVENT_OFF);
+                r = adopt_fd(c, fd, is_device);
+        }
+        if (r < 0) {
+                xs_client_free(c);
+                return r;
+        }
+        *ret = c;
         return 0;
 }
 
