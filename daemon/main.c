@@ -188,7 +188,6 @@ int main(int argc, char **argv) {
                         r = 0;
                         goto out;
                 }
-                log_info("%s", res.reason);
                 t = res.transport;
         }
         const struct pvic_backend_ops *ops = backend_for(t);

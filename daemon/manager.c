@@ -6,6 +6,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "manager.h"
 #include "pvic/log.h"
 
@@ -58,6 +59,7 @@ int pvicd_new(struct pvicd **ret) {
 struct pvicd *pvicd_free(struct pvicd *d) {
         if (!d)
                 return NULL;
+        bus_stop(d);
         if (d->backend && d->backend_state)
                 d->backend->fini(d->backend_state);
         d->watchdog_timer = sd_event_source_disable_unref(d->watchdog_timer);
@@ -103,7 +105,7 @@ int pvicd_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
         r = backend->init(d, &d->backend_state);
         if (r < 0)
                 return r;
-        return 0;
+        return bus_start(d);
 }
 
 int pvicd_run(struct pvicd *d) {

@@ -68,3 +68,25 @@ start_xen_hostsim() {
   track_pid "$HOSTSIM_PID"
   wait_for 10 grep -qx ready "$out" || fail "pvic-hostsim did not print ready"
 }
+
+# start_private_bus: a real dbus-daemon on a socket in $TEST_TMPDIR, standing in for the
+# system bus; exports DBUS_SYSTEM_BUS_ADDRESS so pvicd, pvicctl and dbusmock use it.
+start_private_bus() {
+  local sock=$TEST_TMPDIR/system_bus_socket
+  sed "s|@SOCKET@|$sock|" "$TOP/tests/dbus-test.conf" > "$TEST_TMPDIR/dbus.conf"
+  dbus-daemon --config-file="$TEST_TMPDIR/dbus.conf" --nofork --nopidfile \
+    >"$TEST_TMPDIR/dbus.log" 2>&1 &
+  track_pid $!
+  export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$sock
+  wait_for 10 test -S "$sock" || fail "dbus-daemon did not start"
+}
+
+# start_mock_logind: python3-dbusmock's logind template on the private bus; its calls are
+# logged to $TEST_TMPDIR/logind.calls.
+start_mock_logind() {
+  "$PY" -m dbusmock --system --template logind -l "$TEST_TMPDIR/logind.calls" \
+    >"$TEST_TMPDIR/logind.log" 2>&1 &
+  track_pid $!
+  wait_for 10 busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" status org.freedesktop.login1 \
+    || fail "mock logind did not appear"
+}

@@ -1,6 +1,7 @@
 /* The daemon's one manager object (systemd-timesyncd's Manager in our shape): it owns
  * the event loop and every source; backends and services hang off it. */
 #pragma once
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "pvic/backend.h"
@@ -16,6 +17,12 @@ struct pvicd {
         void *backend_state;
         sd_event_source *watchdog_timer;
         char status[256];
+
+        /* The local API (daemon/bus.c). */
+        sd_bus *bus;
+        sd_event_source *bus_retry;
+        uint64_t bus_retry_usec;
+        const sd_bus_vtable *bus_kvp_vtable;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */

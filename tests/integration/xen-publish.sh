@@ -41,7 +41,7 @@ for k in Major Minor Micro Build; do
   [[ "$v" =~ ^[0-9]+$ ]] || fail "attr/PVAddons/${k}Version is not a plain integer: [$v]"
 done
 # The guest owns what it wrote (permissions as xenstored gives them).
-perms=$(xenstore-ls -p $h/data | awk -F'[()]' '/os_name/ {print $2}')
+perms=$(xenstore-ls -p $h/data | grep '^os_name' | grep -o '([a-z0-9, ]*)$')
 [[ "$perms" == *"n5"* ]] || fail "data/os_name should be owned by domain 5, perms: [$perms]"
 pass_step "startup keys published"
 

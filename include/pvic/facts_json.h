@@ -1,0 +1,11 @@
+/* The facts document: one versioned JSON object with every guest fact, served by
+ * `pvicctl facts --json` and rebuilt by pvic-host from what the host sees. The schema is
+ * in docs/facts.md; fields are only ever added within a schema version. */
+#pragma once
+#include <json-c/json.h>
+
+#include "pvic/facts.h"
+
+#define PVIC_FACTS_SCHEMA "pvic.facts/1"
+
+json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem);
