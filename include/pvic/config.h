@@ -4,6 +4,12 @@
  * lists every key. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
+
+/* Bounds for guest-local files: anything larger is a mistake or an attack. */
+#define CONFIG_FILE_MAX (64u * 1024u)
+#define CONFIG_LINE_MAX 4096u
+#define CONFIG_DROPINS_MAX 256u
 
 enum pvic_transport { PVIC_TRANSPORT_AUTO, PVIC_TRANSPORT_VMBUS, PVIC_TRANSPORT_XENSTORE };
 enum pvic_vmbus_mode { PVIC_VMBUS_AUTO, PVIC_VMBUS_RELAY, PVIC_VMBUS_UIO };
@@ -38,3 +44,9 @@ const char *config_vmbus_mode_name(enum pvic_vmbus_mode m);
 /* Joins the root prefix and an absolute system path ("/etc/os-release") into a new
  * string; root "" or "/" gives the path itself. Returns NULL on OOM. */
 char *root_path(const char *root, const char *path);
+
+/* Reads a whole regular file of at most `max` bytes into a new NUL-terminated buffer
+ * (*ret_size excludes the NUL; may be NULL). Does not follow st_size, so /proc files
+ * work. -ENOENT if missing, -EFBIG if larger than max, -EISDIR/-EBADFD for a directory
+ * or anything else that is not a regular file. Logs nothing: callers know the context. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size);
