@@ -12,6 +12,9 @@
 #include "pvic/xs_wire.h"
 #include "xen_schema.h"
 
+/* What this guest answers under control/pvic/; grows as services are wired. */
+#define XEN_FEATURES "facts kvp"
+
 struct xen_backend {
         struct pvicd *d;
         struct xs_client *xs;
@@ -95,7 +98,7 @@ static void publish(struct xen_backend *b) {
                 b->dirty = true;
                 return;
         }
-        b->n_next = xen_schema_static_keys(&b->d->os, &b->d->mem, b->next, XEN_SCHEMA_MAX_KEYS - 1);
+        b->n_next = xen_schema_static_keys(&b->d->os, &b->d->mem, XEN_FEATURES, b->next, XEN_SCHEMA_MAX_KEYS - 1);
 
         struct xs_op ops[XEN_SCHEMA_MAX_KEYS];
         size_t n_ops = 0;

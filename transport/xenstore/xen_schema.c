@@ -28,7 +28,7 @@ static void put_uint(struct xen_schema_kv *out, size_t max, size_t *n, const cha
 }
 
 size_t xen_schema_static_keys(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem,
-                              struct xen_schema_kv *out, size_t max) {
+                              const char *features, struct xen_schema_kv *out, size_t max) {
         size_t n = 0;
         /* Plain integers: XAPI treats any non-numeric part as "no PV drivers". */
         put_uint(out, max, &n, "attr/PVAddons/MajorVersion", PVIC_VERSION_MAJOR);
@@ -45,6 +45,8 @@ size_t xen_schema_static_keys(const struct pvic_os_facts *os, const struct pvic_
                 put_uint(out, max, &n, "data/meminfo_total", mem->total_kib);
                 put_uint(out, max, &n, "data/meminfo_free", mem->available_kib);
         }
+        /* Tells a host which pvic requests this guest answers (docs/xenstore-keys.md). */
+        put(out, max, &n, "data/pvic/features", features);
         return n;
 }
 

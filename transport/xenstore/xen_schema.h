@@ -15,7 +15,7 @@ struct xen_schema_kv {
 /* Fills the keys published at start and after every resume, in publication order.
  * Returns the count. */
 size_t xen_schema_static_keys(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem,
-                              struct xen_schema_kv *out, size_t max);
+                              const char *features, struct xen_schema_kv *out, size_t max);
 
 /* data/updated's value, in xe-guest-utilities' layout ("Mon Jan  2 15:04:05 2006", UTC). */
 void xen_schema_updated_value(char *buf, size_t len, long long unix_seconds);

@@ -1,0 +1,229 @@
+/* pvic-host: what the host operator runs. Arguments, backend choice, rendering. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "pvic/log.h"
+
+static bool arg_json;
+
+json_object *host_error(const char *fmt, ...) {
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(buf));
+        return o;
+}
+
+static void help(void) {
+        printf("Usage: pvic-host (--xen SOCKET | --hyperv SOCKET) [--json] COMMAND [ARGS]\n"
+               "Reads and drives guests running pvicd, from the host.\n\n"
+               "Backends:\n"
+               "  --xen SOCKET      a xenstored socket: a real dom0's /run/xenstored/socket,\n"
+               "                    or pvic-hostsim's host.sock; guests are named by domid\n"
+               "  --hyperv SOCKET   pvic-hostsim's control.sock; guests are named by name\n\n"
+               "Commands:\n"
+               "  guests                          guests and their agents\n"
+               "  info GUEST                      OS, addresses per NIC, agent, heartbeat, time\n"
+               "  kvp get GUEST KEY [--pool N]    an item: pool 0 host->guest, 1 guest->host\n"
+               "  kvp set GUEST KEY VALUE         give the guest an item (pool 0)\n"
+               "  kvp delete GUEST KEY            take it back\n"
+               "  kvp list GUEST [--pool N]       all items of a pool (default 1)\n"
+               "  heartbeat GUEST                 ask the guest's agent whether it is alive\n"
+               "  time GUEST                      a time exchange: the guest's offset from the host\n"
+               "  shutdown GUEST... [--reboot|--halt|--hibernate] [--force] [--reason TEXT]\n"
+               "                   [--timeout SECONDS]\n"
+               "                                  orchestrated clean shutdown, all guests in\n"
+               "                                  parallel, one outcome per guest\n\n"
+               "  --json            machine-readable output (schemas in pvic-host(1))\n"
+               "  -h, --help        this help\n\n"
+               "Exit status: 0 success; 1 failure (for shutdown: any guest not done); 2 usage.\n");
+}
+
+static const char *js(json_object *o, const char *key) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || !v)
+                return "-";
+        return json_object_get_string(v);
+}
+
+static void render(const char *cmd, json_object *o) {
+        json_object *arr;
+        if (strcmp(cmd, "guests") == 0 && json_object_object_get_ex(o, "guests", &arr)) {
+                printf("%-10s %-20s %-36s %s\n", "GUEST", "NAME", "OS", "AGENT");
+                for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                        json_object *g = json_object_array_get_idx(arr, i), *a = json_object_object_get(g, "agent");
+                        printf("%-10s %-20s %-36s %s %s\n", js(g, "guest"), js(g, "name"), js(g, "os"),
+                               js(a, "name"), js(a, "version"));
+                }
+        } else if (strcmp(cmd, "info") == 0) {
+                json_object *os = json_object_object_get(o, "os"), *a = json_object_object_get(o, "agent"),
+                            *k = json_object_object_get(o, "kernel"), *m = json_object_object_get(o, "memory");
+                printf("Guest:     %s (%s)\n", js(o, "guest"), js(o, "name"));
+                printf("OS:        %s [%s %s.%s]\n", js(os, "name"), js(os, "id"), js(os, "major"), js(os, "minor"));
+                printf("Kernel:    %s\n", js(k, "release"));
+                printf("Memory:    %s KiB total, %s KiB available\n", js(m, "total_kib"), js(m, "available_kib"));
+                printf("Agent:     %s %s (build %s)\n", js(a, "name"), js(a, "version"), js(a, "build"));
+                if (json_object_object_get_ex(o, "network", &arr))
+                        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                                json_object *nic = json_object_array_get_idx(arr, i);
+                                printf("NIC %-6s %-18s", js(nic, "devid"), js(nic, "mac"));
+                                for (const char *fam = "ipv4"; fam; fam = strcmp(fam, "ipv4") == 0 ? "ipv6" : NULL) {
+                                        json_object *l = json_object_object_get(nic, fam);
+                                        for (size_t j = 0; l && j < json_object_array_length(l); j++)
+                                                printf(" %s", json_object_get_string(json_object_array_get_idx(l, j)));
+                                }
+                                printf("\n");
+                        }
+                printf("Heartbeat: %s\nTime:      %s\nUpdated:   %s\n", js(o, "heartbeat"), js(o, "time"), js(o, "updated"));
+        } else if (strcmp(cmd, "kvp") == 0 && json_object_object_get_ex(o, "items", &arr)) {
+                for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                        json_object *it = json_object_array_get_idx(arr, i);
+                        printf("%s=%s\n", js(it, "key"), js(it, "value"));
+                }
+        } else if (strcmp(cmd, "kvp") == 0) {
+                if (json_object_object_get(o, "value"))
+                        printf("%s\n", js(o, "value"));
+        } else if (strcmp(cmd, "heartbeat") == 0) {
+                if (json_object_get_boolean(json_object_object_get(o, "alive")))
+                        printf("guest %s: alive, %s (%s us)\n", js(o, "guest"), js(o, "state"), js(o, "round_trip_us"));
+                else
+                        printf("guest %s: no heartbeat (%s)\n", js(o, "guest"), js(o, "error"));
+        } else if (strcmp(cmd, "time") == 0) {
+                printf("guest %s: offset %s ns from the host, round trip %s ns\n", js(o, "guest"),
+                       js(o, "guest_offset_ns"), js(o, "round_trip_ns"));
+        } else if (strcmp(cmd, "shutdown") == 0 && json_object_object_get_ex(o, "results", &arr)) {
+                printf("%-10s %s\n", "GUEST", "OUTCOME");
+                for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                        json_object *g = json_object_array_get_idx(arr, i);
+                        printf("%-10s %s\n", js(g, "guest"), js(g, "outcome"));
+                }
+        } else
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out) {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (!*s || *end || v > max)
+                return -EINVAL;
+        *out = (unsigned)v;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        enum { ARG_XEN = 0x100, ARG_HYPERV, ARG_REBOOT, ARG_HALT, ARG_HIBERNATE, ARG_FORCE, ARG_REASON, ARG_TIMEOUT, ARG_POOL };
+        static const struct option options[] = {
+                { "xen", required_argument, NULL, ARG_XEN },
+                { "hyperv", required_argument, NULL, ARG_HYPERV },
+                { "json", no_argument, NULL, 'j' },
+                { "reboot", no_argument, NULL, ARG_REBOOT },
+                { "halt", no_argument, NULL, ARG_HALT },
+                { "hibernate", no_argument, NULL, ARG_HIBERNATE },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "reason", required_argument, NULL, ARG_REASON },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "pool", required_argument, NULL, ARG_POOL },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *xen = NULL, *hyperv = NULL;
+        struct host_shutdown_opts so = { .action = "poweroff", .timeout_sec = 60 };
+        unsigned pool = 1;
+        bool pool_given = false;
+        int c;
+        log_set_ident("pvic-host");
+        log_set_max_level(LOG_ERR);
+        while ((c = getopt_long(argc, argv, "jh", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_XEN: xen = optarg; break;
+                case ARG_HYPERV: hyperv = optarg; break;
+                case 'j': arg_json = true; break;
+                case ARG_REBOOT: so.action = "reboot"; break;
+                case ARG_HALT: so.action = "halt"; break;
+                case ARG_HIBERNATE: so.action = "hibernate"; break;
+                case ARG_FORCE: so.force = true; break;
+                case ARG_REASON: so.reason = optarg; break;
+                case ARG_TIMEOUT:
+                        if (parse_uint(optarg, 86400, &so.timeout_sec) < 0) {
+                                fprintf(stderr, "pvic-host: --timeout takes seconds (0 to 86400)\n");
+                                return 2;
+                        }
+                        break;
+                case ARG_POOL:
+                        if (parse_uint(optarg, 4, &pool) < 0) {
+                                fprintf(stderr, "pvic-host: --pool takes 0 to 4\n");
+                                return 2;
+                        }
+                        pool_given = true;
+                        break;
+                case 'h': help(); return 0;
+                default: return 2;
+                }
+        }
+        if (!!xen == !!hyperv || optind >= argc) {
+                fprintf(stderr, "pvic-host: name one backend (--xen SOCKET or --hyperv SOCKET) and a command; see --help\n");
+                return 2;
+        }
+        struct host_backend b;
+        int r = xen ? host_xen_open(&b, xen) : host_hyperv_open(&b, hyperv);
+        if (r < 0) {
+                fprintf(stderr, "pvic-host: cannot reach %s: %s\n", xen ? xen : hyperv, strerror(-r));
+                return 1;
+        }
+        const char *cmd = argv[optind];
+        char **args = argv + optind + 1;
+        int nargs = argc - optind - 1;
+        json_object *out = NULL;
+        int rc = 2;
+        if (strcmp(cmd, "guests") == 0 && nargs == 0)
+                r = b.guests(b.state, &out);
+        else if (strcmp(cmd, "info") == 0 && nargs == 1)
+                r = b.info(b.state, args[0], &out);
+        else if (strcmp(cmd, "heartbeat") == 0 && nargs == 1)
+                r = b.heartbeat(b.state, args[0], &out);
+        else if (strcmp(cmd, "time") == 0 && nargs == 1)
+                r = b.time(b.state, args[0], &out);
+        else if (strcmp(cmd, "shutdown") == 0 && nargs >= 1)
+                r = b.shutdown(b.state, args, nargs, &so, &out);
+        else if (strcmp(cmd, "kvp") == 0 && nargs >= 2) {
+                const char *op = args[0], *g = args[1];
+                if (strcmp(op, "get") == 0 && nargs == 3)
+                        r = b.kvp_get(b.state, g, pool_given ? pool : 0, args[2], &out);
+                else if (strcmp(op, "set") == 0 && nargs == 4)
+                        r = b.kvp_set(b.state, g, args[2], args[3], &out);
+                else if (strcmp(op, "delete") == 0 && nargs == 3)
+                        r = b.kvp_delete(b.state, g, args[2], &out);
+                else if (strcmp(op, "list") == 0 && nargs == 2)
+                        r = b.kvp_list(b.state, g, pool, &out);
+                else
+                        goto usage;
+        } else
+                goto usage;
+
+        rc = r < 0 ? 1 : 0;
+        if (out) {
+                json_object *err;
+                if (arg_json)
+                        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
+                else if (json_object_object_get_ex(out, "error", &err) && !json_object_object_get(out, "guest"))
+                        fprintf(stderr, "pvic-host: %s\n", json_object_get_string(err));
+                else
+                        render(cmd, out);
+                json_object_put(out);
+        } else if (r < 0)
+                fprintf(stderr, "pvic-host: %s failed: %s\n", cmd, strerror(-r));
+        b.close(b.state);
+        return rc;
+usage:
+        fprintf(stderr, "pvic-host: bad arguments for '%s'; see --help\n", cmd);
+        b.close(b.state);
+        return 2;
+}
