@@ -98,9 +98,9 @@ static int bus_connect(struct pvicd *d) {
                 r = sd_bus_set_exit_on_disconnect(bus, false);
         if (r >= 0)
                 r = sd_bus_add_object_vtable(bus, NULL, PVIC_BUS_PATH, PVIC_BUS_INTERFACE, agent_vtable, d);
-        if (r >= 0 && d->bus_kvp_vtable)
+        if (r >= 0)
                 r = sd_bus_add_object_vtable(bus, NULL, PVIC_BUS_PATH, PVIC_BUS_INTERFACE ".Kvp",
-                                             d->bus_kvp_vtable, d);
+                                             bus_kvp_vtable, d);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,

@@ -12,3 +12,5 @@
 int bus_start(struct pvicd *d);
 void bus_stop(struct pvicd *d);
 int bus_require_root(sd_bus_message *m, sd_bus_error *error);
+
+extern const sd_bus_vtable bus_kvp_vtable[];

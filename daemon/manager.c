@@ -8,6 +8,8 @@
 
 #include "bus.h"
 #include "manager.h"
+#include "pvic/kvp_store.h"
+#include "pvic/kvp_watch.h"
 #include "pvic/log.h"
 
 void pvicd_set_status(struct pvicd *d, const char *fmt, ...) {
@@ -62,6 +64,8 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         bus_stop(d);
         if (d->backend && d->backend_state)
                 d->backend->fini(d->backend_state);
+        d->kvp_watch = kvp_watch_free(d->kvp_watch);
+        d->kvp = kvp_store_free(d->kvp);
         d->watchdog_timer = sd_event_source_disable_unref(d->watchdog_timer);
         facts_os_done(&d->os);
         config_done(&d->config);
@@ -99,7 +103,17 @@ int pvicd_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
                 log_warning_errno(r, "cannot collect OS facts: %m");
         r = facts_mem_collect(&d->mem, d->config.root);
         if (r < 0)
-                log_warning_errno(r, "cannot read memory facts: %m");
+                log_debug_errno(r, "memory facts unavailable: %m");
+
+        _cleanup_free_ char *pools = root_path(d->config.root, "/var/lib/hyperv");
+        if (!pools)
+                return log_oom();
+        r = kvp_store_open(&d->kvp, pools, NULL);
+        if (r < 0)
+                /* Facts, heartbeat, shutdown and time do not need the pools. */
+                log_error_errno(r, "kvp: cannot open the pools in %s: %m; KVP is unavailable", pools);
+        else if ((r = kvp_watch_new(&d->kvp_watch, d->event, d->kvp, pools)) < 0)
+                log_warning_errno(r, "kvp: cannot watch %s for other writers: %m", pools);
 
         d->backend = backend;
         r = backend->init(d, &d->backend_state);

@@ -8,6 +8,9 @@
 #include "pvic/config.h"
 #include "pvic/facts.h"
 
+struct kvp_store;
+struct kvp_watch;
+
 struct pvicd {
         sd_event *event;
         struct pvic_config config;
@@ -22,7 +25,9 @@ struct pvicd {
         sd_bus *bus;
         sd_event_source *bus_retry;
         uint64_t bus_retry_usec;
-        const sd_bus_vtable *bus_kvp_vtable;
+
+        struct kvp_store *kvp; /* NULL when the pool directory is unusable */
+        struct kvp_watch *kvp_watch;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */

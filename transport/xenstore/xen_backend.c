@@ -10,6 +10,7 @@
 #include "pvic/pvicd.h"
 #include "pvic/xs_client.h"
 #include "pvic/xs_wire.h"
+#include "xen_kvp.h"
 #include "xen_schema.h"
 
 /* What this guest answers under control/pvic/; grows as services are wired. */
@@ -34,6 +35,8 @@ struct xen_backend {
         bool have_identity;
         char uid[64], domid[16];
         unsigned identity_reads;
+
+        struct xen_kvp kvp;
 };
 
 static void publish(struct xen_backend *b);
@@ -147,6 +150,7 @@ static void identity_reply(struct xs_client *c, const struct xs_reply *r, void *
                            b->identity, id);
                 shadow_reset(b);
                 publish(b);
+                xen_kvp_republish(&b->kvp);
         }
         snprintf(b->identity, sizeof b->identity, "%s", id);
         b->have_identity = true;
@@ -186,6 +190,11 @@ static void on_state(struct xs_client *c, bool connected, void *userdata) {
         b->retry_timer = sd_event_source_disable_unref(b->retry_timer);
         pvicd_set_status(b->d, "xen: connected, publishing");
         publish(b);
+        xen_kvp_republish(&b->kvp);
+}
+
+static void on_host_kvp_event(struct xs_client *c, const char *path, const char *token, void *userdata) {
+        xen_kvp_host_changed(userdata, path);
 }
 
 static int xen_init(struct pvicd *d, void **ret) {
@@ -209,7 +218,10 @@ static int xen_init(struct pvicd *d, void **ret) {
                 return log_error_errno(r, "xen: cannot set up the xenstore client: %m");
         }
         r = xs_watch_add(b->xs, "unique-domain-id", on_identity_event, b);
+        if (r >= 0)
+                r = xen_kvp_init(&b->kvp, d, b->xs, on_host_kvp_event);
         if (r < 0) {
+                xen_kvp_done(&b->kvp);
                 xs_client_free(b->xs);
                 free(b);
                 return log_error_errno(r, "xen: cannot add the identity watch: %m");
@@ -223,6 +235,7 @@ static void xen_fini(void *state) {
         struct xen_backend *b = state;
         if (!b)
                 return;
+        xen_kvp_done(&b->kvp);
         b->xs = xs_client_free(b->xs);
         b->retry_timer = sd_event_source_disable_unref(b->retry_timer);
         free(b);

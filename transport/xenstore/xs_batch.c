@@ -97,10 +97,18 @@ static void op_reply(struct xs_client *c, const struct xs_reply *r, void *userda
                 send_end(b);
 }
 
+/* Removing what is already gone (even its parent) is success for a batch. */
+static void rm_reply(struct xs_client *c, const struct xs_reply *r, void *userdata) {
+        struct xs_reply ok = *r;
+        if (ok.error == ENOENT)
+                ok.error = 0;
+        op_reply(c, &ok, userdata);
+}
+
 static int queue_op(struct xs_batch *b, const struct xs_op *op) {
         if (op->type == XS_OP_WRITE)
                 return xs_write(b->client, b->tx_id, op->path, op->value, op_reply, b);
-        return xs_request(b->client, XS_RM, b->tx_id, op->path, strlen(op->path) + 1, op_reply, b);
+        return xs_request(b->client, XS_RM, b->tx_id, op->path, strlen(op->path) + 1, rm_reply, b);
 }
 
 static void start_reply(struct xs_client *c, const struct xs_reply *r, void *userdata) {
