@@ -139,6 +139,10 @@ install: all
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/pvicd.service.in > $(DESTDIR)$(UNITDIR)/pvicd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pvicd.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf ] || install -m 0644 systemd/pvicd.conf $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/dbus-1/system.d
+	install -m 0644 tools/completion/pvicctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pvicctl
+	install -m 0644 tools/completion/pvic-host.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pvic-host
+	install -m 0644 systemd/io.pvic.Agent1.conf $(DESTDIR)$(DATADIR)/dbus-1/system.d/io.pvic.Agent1.conf
 	for m in docs/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
 	for m in docs/*.1; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 
