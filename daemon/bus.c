@@ -7,6 +7,7 @@
 #include "bus.h"
 #include "pvic/facts_json.h"
 #include "pvic/log.h"
+#include "pvic/timesync.h"
 
 #define BUS_RETRY_MIN_USEC (1000000ull)
 #define BUS_RETRY_MAX_USEC (60000000ull)
@@ -50,10 +51,42 @@ static int method_facts(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return reply_json(m, facts_to_json(&d->os, &d->mem));
 }
 
+static int method_time(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct pvicd *d = userdata;
+        if (!d->tsync)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED, "The time service is not running.");
+        struct tsync_status st;
+        tsync_get_status(d->tsync, &st);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "mode", json_object_new_string(tsync_mode_to_string(st.mode)));
+        json_object_object_add(o, "source", json_object_new_string(st.samples ? tsync_source_to_string(st.last_source) : "none"));
+        json_object_object_add(o, "last_offset_ns", st.have_offset ? json_object_new_int64(st.last_offset_ns) : NULL);
+        json_object_object_add(o, "frequency_ppm", json_object_new_double(st.frequency_ppm));
+        json_object_object_add(o, "synchronized", json_object_new_boolean(st.synchronized));
+        json_object_object_add(o, "samples", json_object_new_int64((int64_t)st.samples));
+        json_object_object_add(o, "rejected", json_object_new_int64((int64_t)st.rejected));
+        json_object *h = json_object_new_array();
+        for (size_t i = 0; i < tsync_history_size(d->tsync); i++) {
+                const struct tsync_event *e = tsync_history_get(d->tsync, i);
+                json_object *ev = json_object_new_object();
+                json_object_object_add(ev, "time_ns", json_object_new_int64(e->time_ns));
+                json_object_object_add(ev, "offset_before_ns", json_object_new_int64(e->offset_before_ns));
+                json_object_object_add(ev, "action", json_object_new_string(tsync_action_to_string(e->action)));
+                json_object_object_add(ev, "source", json_object_new_string(tsync_source_to_string(e->source)));
+                json_object_object_add(ev, "offset_after_ns", json_object_new_int64(e->offset_after_ns));
+                if (e->reason[0])
+                        json_object_object_add(ev, "reason", json_object_new_string(e->reason));
+                json_object_array_add(h, ev);
+        }
+        json_object_object_add(o, "history", h);
+        return reply_json(m, o);
+}
+
 static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Status", "", "s", method_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Facts", "", "s", method_facts, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Time", "", "s", method_time, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

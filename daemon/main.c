@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
@@ -17,6 +18,7 @@ struct args {
         const char *log_level;
         const char *xenstore_path;
         const char *signature;
+        const char *virtual_clock;
 };
 
 static void help(void) {
@@ -37,6 +39,9 @@ static void help(void) {
                "      --hypervisor-signature=SIG\n"
                "                                use SIG instead of CPUID leaf 0x40000000 when\n"
                "                                detecting (\"\" for none)\n"
+               "      --virtual-clock[=OFFSET_MS]\n"
+               "                                discipline a virtual clock (real time + OFFSET_MS)\n"
+               "                                instead of the system clock: tests and demos\n"
                "  -l, --log-level=LEVEL         err, warning, notice, info (default), debug\n"
                "  -h, --help                    show this help\n"
                "      --version                 show the version\n\n"
@@ -45,7 +50,7 @@ static void help(void) {
                PVIC_SYSCONFDIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE };
+enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE, ARG_VIRTUAL_CLOCK };
 
 static int parse_argv(int argc, char **argv, struct args *a) {
         static const struct option options[] = {
@@ -56,6 +61,7 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                 { "xenstore-path", required_argument, NULL, 'x' },
                 { "hypervisor-signature", required_argument, NULL, ARG_SIGNATURE },
                 { "log-level", required_argument, NULL, 'l' },
+                { "virtual-clock", optional_argument, NULL, ARG_VIRTUAL_CLOCK },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -70,6 +76,7 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                 case 'x': a->xenstore_path = optarg; break;
                 case ARG_SIGNATURE: a->signature = optarg; break;
                 case 'l': a->log_level = optarg; break;
+                case ARG_VIRTUAL_CLOCK: a->virtual_clock = optarg ? optarg : "0"; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION:
                         printf("pvicd %d.%d.%d (build %d)\n", PVIC_VERSION_MAJOR, PVIC_VERSION_MINOR,
@@ -117,6 +124,16 @@ static int apply_args(struct pvic_config *c, const struct args *a) {
                 return r;
         if (a->signature && (r = replace_string(&c->hypervisor_signature, a->signature)) < 0)
                 return r;
+        if (a->virtual_clock) {
+                char *end;
+                long long ms = strtoll(a->virtual_clock, &end, 10);
+                if (*end || ms < -86400000LL * 365 || ms > 86400000LL * 365) {
+                        log_error("invalid --virtual-clock offset '%s' (milliseconds)", a->virtual_clock);
+                        return -EINVAL;
+                }
+                c->virtual_clock = true;
+                c->virtual_clock_offset_ns = ms * 1000000LL;
+        }
         return 0;
 }
 

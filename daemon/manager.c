@@ -8,9 +8,13 @@
 
 #include "bus.h"
 #include "manager.h"
+#include "pvic/clock_virtual.h"
+#include "pvic/health.h"
 #include "pvic/kvp_store.h"
 #include "pvic/kvp_watch.h"
 #include "pvic/log.h"
+#include "pvic/shutdown.h"
+#include "pvic/timesync.h"
 
 void pvicd_set_status(struct pvicd *d, const char *fmt, ...) {
         char buf[sizeof d->status];
@@ -29,11 +33,13 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         struct pvicd *d = userdata;
         uint64_t interval = 0;
         sd_watchdog_enabled(0, &interval);
-        /* Sent from the loop itself: a wedged loop stops the pings and systemd restarts us. */
+        /* Sent from the loop itself: a wedged loop stops these pings (systemd restarts us)
+         * and the heartbeat answers alike. A degraded system is reported to the host in
+         * the heartbeat's application state, but is no reason to restart pvicd. */
+        health_tick(d->health);
         sd_notify(0, "WATCHDOG=1");
         sd_event_source_set_time(s, usec + interval / 2);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
-        (void)d;
         return 0;
 }
 
@@ -62,6 +68,11 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         if (!d)
                 return NULL;
         bus_stop(d);
+        /* Services first: a final shutdown report still reaches the backend's wire. */
+        d->shutdown = shutdown_service_free(d->shutdown);
+        d->health = health_free(d->health);
+        d->tsync = tsync_free(d->tsync);
+        d->clock = clock_driver_free(d->clock);
         if (d->backend && d->backend_state)
                 d->backend->fini(d->backend_state);
         d->kvp_watch = kvp_watch_free(d->kvp_watch);
@@ -72,6 +83,34 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         sd_event_unref(d->event);
         free(d);
         return NULL;
+}
+
+/* The services answer the host; one that cannot start leaves a logged gap, not a dead
+ * daemon (the others still serve). */
+static int services_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
+        struct health_config hc = HEALTH_CONFIG_DEFAULT;
+        hc.tick_usec = 0; /* ticked by the heartbeat and the watchdog: no timer of its own */
+        int r = health_new(&d->health, d->event, NULL, &hc);
+        if (r < 0)
+                log_error_errno(r, "health: cannot start: %m");
+
+        struct shutdown_config sc = SHUTDOWN_CONFIG_DEFAULT;
+        r = shutdown_service_new(&d->shutdown, d->event, NULL, d->config.root, &sc, &shutdown_actions_real);
+        if (r < 0)
+                log_error_errno(r, "shutdown: cannot start: %m");
+
+        d->clock = d->config.virtual_clock ? clock_virtual_new(d->config.virtual_clock_offset_ns) : clock_real_new();
+        if (!d->clock)
+                return log_oom();
+        bool relay = strcmp(backend->name, "vmbus") == 0 && d->config.vmbus_mode == PVIC_VMBUS_RELAY;
+        enum tsync_mode mode = d->config.virtual_clock ? TSYNC_MODE_DISCIPLINE : tsync_pick_mode(d->config.root, relay);
+        struct tsync_config tc;
+        tsync_config_init(&tc);
+        r = tsync_new(&tc, d->clock, mode, &d->tsync);
+        tsync_config_done(&tc);
+        if (r < 0)
+                log_error_errno(r, "time: cannot start: %m");
+        return 0;
 }
 
 int pvicd_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
@@ -114,6 +153,10 @@ int pvicd_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
                 log_error_errno(r, "kvp: cannot open the pools in %s: %m; KVP is unavailable", pools);
         else if ((r = kvp_watch_new(&d->kvp_watch, d->event, d->kvp, pools)) < 0)
                 log_warning_errno(r, "kvp: cannot watch %s for other writers: %m", pools);
+
+        r = services_start(d, backend);
+        if (r < 0)
+                return r;
 
         d->backend = backend;
         r = backend->init(d, &d->backend_state);

@@ -4,6 +4,7 @@
  * lists every key. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 /* Bounds for guest-local files: anything larger is a mistake or an attack. */
@@ -24,6 +25,8 @@ struct pvic_config {
         char *hypervisor_signature;  /* overrides CPUID leaf 0x40000000 (tests, odd nesting) */
         char *state_dir;             /* /var/lib/pvic */
         char *runtime_dir;           /* /run/pvic */
+        bool virtual_clock;          /* discipline a virtual clock, not the system's (tests, demos) */
+        int64_t virtual_clock_offset_ns;
 };
 
 void config_init(struct pvic_config *c);   /* defaults */

@@ -10,6 +10,10 @@
 
 struct kvp_store;
 struct kvp_watch;
+struct health;
+struct shutdown_service;
+struct tsync;
+struct clock_driver;
 
 struct pvicd {
         sd_event *event;
@@ -28,6 +32,12 @@ struct pvicd {
 
         struct kvp_store *kvp; /* NULL when the pool directory is unusable */
         struct kvp_watch *kvp_watch;
+
+        /* Services (daemon/services.c); each may be NULL when it could not start. */
+        struct health *health;
+        struct shutdown_service *shutdown;
+        struct tsync *tsync;
+        struct clock_driver *clock;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */

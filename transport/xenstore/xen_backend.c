@@ -10,11 +10,12 @@
 #include "pvic/pvicd.h"
 #include "pvic/xs_client.h"
 #include "pvic/xs_wire.h"
+#include "xen_control.h"
 #include "xen_kvp.h"
 #include "xen_schema.h"
 
 /* What this guest answers under control/pvic/; grows as services are wired. */
-#define XEN_FEATURES "facts kvp"
+#define XEN_FEATURES "facts kvp heartbeat shutdown time"
 
 struct xen_backend {
         struct pvicd *d;
@@ -37,6 +38,7 @@ struct xen_backend {
         unsigned identity_reads;
 
         struct xen_kvp kvp;
+        struct xen_control control;
 };
 
 static void publish(struct xen_backend *b);
@@ -182,6 +184,7 @@ static void on_state(struct xs_client *c, bool connected, void *userdata) {
         if (!connected) {
                 pvicd_set_status(b->d, "xen: disconnected from xenstore, reconnecting");
                 b->publishing = false;
+                xen_control_disconnected(&b->control);
                 return;
         }
         /* A new connection may be a restarted xenstored that lost everything. */
@@ -195,6 +198,14 @@ static void on_state(struct xs_client *c, bool connected, void *userdata) {
 
 static void on_host_kvp_event(struct xs_client *c, const char *path, const char *token, void *userdata) {
         xen_kvp_host_changed(userdata, path);
+}
+
+static void on_control_event(struct xs_client *c, const char *path, const char *token, void *userdata) {
+        xen_control_event(userdata, path);
+}
+
+static void on_toolstack_event(struct xs_client *c, const char *path, const char *token, void *userdata) {
+        xen_control_toolstack_event(userdata, path);
 }
 
 static int xen_init(struct pvicd *d, void **ret) {
@@ -220,6 +231,12 @@ static int xen_init(struct pvicd *d, void **ret) {
         r = xs_watch_add(b->xs, "unique-domain-id", on_identity_event, b);
         if (r >= 0)
                 r = xen_kvp_init(&b->kvp, d, b->xs, on_host_kvp_event);
+        xen_control_init(&b->control, d, b->xs);
+        /* Four watches in all: the guest kernel shares the domain's quota with us. */
+        if (r >= 0)
+                r = xs_watch_add(b->xs, "control/pvic", on_control_event, &b->control);
+        if (r >= 0)
+                r = xs_watch_add(b->xs, "control/shutdown", on_toolstack_event, &b->control);
         if (r < 0) {
                 xen_kvp_done(&b->kvp);
                 xs_client_free(b->xs);
@@ -237,6 +254,7 @@ static void xen_fini(void *state) {
                 return;
         xen_kvp_done(&b->kvp);
         b->xs = xs_client_free(b->xs);
+        xen_control_done(&b->control);
         b->retry_timer = sd_event_source_disable_unref(b->retry_timer);
         free(b);
 }

@@ -1,0 +1,42 @@
+/* The services a backend calls (include/pvic/services.h), over the manager's objects. */
+#include <errno.h>
+#include <time.h>
+
+#include "pvic/clock.h"
+#include "pvic/health.h"
+#include "pvic/log.h"
+#include "pvic/pvicd.h"
+#include "pvic/services.h"
+
+enum host_app_state pvicd_heartbeat(struct pvicd *d, const struct host_heartbeat *hb) {
+        /* We are running this from the loop, which is the liveness the host asks about. */
+        health_tick(d->health);
+        return d->health ? health_state(d->health) : HOST_APP_HEALTHY;
+}
+
+int pvicd_shutdown(struct pvicd *d, const struct host_shutdown *req, shutdown_report_fn report,
+                   void *userdata) {
+        if (!d->shutdown)
+                return log_error_errno(EOPNOTSUPP, "shutdown: service unavailable; request ignored");
+        return shutdown_request(d->shutdown, req, report, userdata);
+}
+
+void pvicd_time_rx_now(struct pvicd *d, struct tsync_rx *rx) {
+        struct timespec rt, raw;
+        clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
+        clock_gettime(CLOCK_REALTIME, &rt);
+        *rx = (struct tsync_rx){
+                .realtime_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec,
+                .raw_ns = (int64_t)raw.tv_sec * 1000000000 + raw.tv_nsec,
+        };
+        int64_t ns;
+        if (d->clock && clock_read(d->clock, CLOCK_REALTIME, &ns) >= 0)
+                rx->realtime_ns = ns;
+}
+
+void pvicd_time_sample(struct pvicd *d, const struct host_time_sample *s, const struct tsync_rx *rx) {
+        if (!d->tsync)
+                return;
+        enum tsync_action a = tsync_handle_sample(d->tsync, s, rx);
+        log_debug("time: sample handled: %s", tsync_action_to_string(a));
+}
