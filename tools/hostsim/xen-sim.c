@@ -1,5 +1,6 @@
 /* `pvic-hostsim xen`: a simulated xenstored serving dom0 and guest sockets. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -170,6 +171,9 @@ int xen_sim_main(int argc, char **argv) {
         if ((r = xsd_listen_new(e, srv, &l)) < 0)
                 return log_error_errno(r, "listen: %m"), 1;
         char path[4096];
+        /* Like a daemon's RuntimeDirectory: create the directory the sockets go in. */
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "cannot create %s: %m", dir), 1;
         snprintf(path, sizeof path, "%s/host.sock", dir);
         if (xsd_listen_add(l, path, 0, true) < 0)
                 return 1;
