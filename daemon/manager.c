@@ -8,7 +8,7 @@
 
 #include "bus.h"
 #include "manager.h"
-#include "pvic/clock_virtual.h"
+#include "pvic/clock.h"
 #include "pvic/health.h"
 #include "pvic/kvp_store.h"
 #include "pvic/kvp_watch.h"
@@ -71,6 +71,8 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         /* Services first: a final shutdown report still reaches the backend's wire. */
         d->shutdown = shutdown_service_free(d->shutdown);
         d->health = health_free(d->health);
+        d->clock_set = sd_event_source_disable_unref(d->clock_set);
+        d->resume = resume_detector_free(d->resume);
         d->tsync = tsync_free(d->tsync);
         d->clock = clock_driver_free(d->clock);
         if (d->backend && d->backend_state)
@@ -83,6 +85,15 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         sd_event_unref(d->event);
         free(d);
         return NULL;
+}
+
+/* Somebody set the clock: a resume shows as slept time (BOOTTIME - MONOTONIC jumped),
+ * an administrator's or our own step does not. */
+static int on_clock_set(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct pvicd *d = userdata;
+        if (resume_clock_set_fd_dispatch(fd) == 1 && d->resume)
+                resume_detector_dispatch(d->resume, d->tsync);
+        return 0;
 }
 
 /* The services answer the host; one that cannot start leaves a logged gap, not a dead
@@ -106,10 +117,26 @@ static int services_start(struct pvicd *d, const struct pvic_backend_ops *backen
         enum tsync_mode mode = d->config.virtual_clock ? TSYNC_MODE_DISCIPLINE : tsync_pick_mode(d->config.root, relay);
         struct tsync_config tc;
         tsync_config_init(&tc);
+        /* chronyd reads samples here when its configuration has our drop-in
+         * (`refclock SOCK /run/chrony/pvic.sock refid PVIC`, systemd/chrony-pvic.conf). */
+        tc.chrony_refclock_path = root_path(d->config.root, "/run/chrony/pvic.sock");
         r = tsync_new(&tc, d->clock, mode, &d->tsync);
         tsync_config_done(&tc);
-        if (r < 0)
+        if (r < 0) {
                 log_error_errno(r, "time: cannot start: %m");
+                return 0;
+        }
+        r = resume_detector_new(d->clock, NSEC_PER_SEC, &d->resume);
+        if (r < 0)
+                log_warning_errno(r, "time: no resume detection: %m");
+        int fd = resume_clock_set_fd_open();
+        if (fd < 0)
+                log_warning_errno(fd, "time: cannot watch for clock changes: %m");
+        else if ((r = sd_event_add_io(d->event, &d->clock_set, fd, EPOLLIN, on_clock_set, d)) < 0) {
+                close(fd);
+                log_warning_errno(r, "time: cannot watch for clock changes: %m");
+        } else
+                sd_event_source_set_io_fd_own(d->clock_set, true);
         return 0;
 }
 

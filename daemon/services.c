@@ -40,3 +40,9 @@ void pvicd_time_sample(struct pvicd *d, const struct host_time_sample *s, const 
         enum tsync_action a = tsync_handle_sample(d->tsync, s, rx);
         log_debug("time: sample handled: %s", tsync_action_to_string(a));
 }
+
+void pvicd_resumed(struct pvicd *d) {
+        /* The time service debounces: several signals of one resume give one correction. */
+        if (d->tsync)
+                tsync_resume_detected(d->tsync);
+}

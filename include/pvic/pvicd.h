@@ -14,6 +14,7 @@ struct health;
 struct shutdown_service;
 struct tsync;
 struct clock_driver;
+struct resume_detector;
 
 struct pvicd {
         sd_event *event;
@@ -38,6 +39,8 @@ struct pvicd {
         struct shutdown_service *shutdown;
         struct tsync *tsync;
         struct clock_driver *clock;
+        struct resume_detector *resume;
+        sd_event_source *clock_set;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */

@@ -26,6 +26,9 @@ void pvicd_time_sample(struct pvicd *d, const struct host_time_sample *s, const 
  * one in tests), so samples and corrections refer to the same clock. */
 void pvicd_time_rx_now(struct pvicd *d, struct tsync_rx *rx);
 
+/* A backend saw the domain resume or migrate (Xen: a new domain identity). */
+void pvicd_resumed(struct pvicd *d);
+
 /* A host KVP request against the pools: pool 2 is generated from the guest's facts
  * (Hyper-V intrinsic items), GET_IP_INFO from the network facts, the rest from the store. */
 void pvicd_kvp(struct pvicd *d, const struct host_kvp_request *req, struct host_kvp_reply *reply);

@@ -8,6 +8,7 @@
 
 #include "pvic/log.h"
 #include "pvic/pvicd.h"
+#include "pvic/services.h"
 #include "pvic/xs_client.h"
 #include "pvic/xs_wire.h"
 #include "xen_control.h"
@@ -153,6 +154,7 @@ static void identity_reply(struct xs_client *c, const struct xs_reply *r, void *
                 shadow_reset(b);
                 publish(b);
                 xen_kvp_republish(&b->kvp);
+                pvicd_resumed(b->d);
         }
         snprintf(b->identity, sizeof b->identity, "%s", id);
         b->have_identity = true;
