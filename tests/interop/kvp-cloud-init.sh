@@ -125,7 +125,7 @@ for j in 0 1 2 3 4 5 6 7; do
   "$PY" "$TEST_TMPDIR/appender.py" "$POOL1" "$j" "$SECS" >"$TEST_TMPDIR/app$j.out" 2>"$TEST_TMPDIR/app$j.log" &
   app_pids+=($!); track_pid "$!"
 done
-for p in "${app_pids[@]}"; do wait "$p" || fail "an appender failed"; done
+for p in "${app_pids[@]}"; do wait "$p" || fail "an appender failed: $(cat "$TEST_TMPDIR"/app?.log | tail -n 20)"; done
 wait "$churn_pid" || fail "our SET/DELETE failed: $(tail -n 5 "$TEST_TMPDIR/churn.log")"
 touch "$STOP"
 wait "$watch_pid" || fail "store saw a torn record: $(cat "$TEST_TMPDIR/watch2.log")"
