@@ -7,6 +7,7 @@
 #include "bus.h"
 #include "pvic/facts_json.h"
 #include "pvic/log.h"
+#include "pvic/netinfo.h"
 #include "pvic/timesync.h"
 
 #define BUS_RETRY_MIN_USEC (1000000ull)
@@ -48,7 +49,7 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_facts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct pvicd *d = userdata;
-        return reply_json(m, facts_to_json(&d->os, &d->mem));
+        return reply_json(m, facts_to_json(&d->os, &d->mem, d->net ? net_collector_snapshot(d->net) : NULL));
 }
 
 static int method_time(sd_bus_message *m, void *userdata, sd_bus_error *error) {

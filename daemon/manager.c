@@ -8,11 +8,13 @@
 
 #include "bus.h"
 #include "manager.h"
+#include "services_internal.h"
 #include "pvic/clock.h"
 #include "pvic/health.h"
 #include "pvic/kvp_store.h"
 #include "pvic/kvp_watch.h"
 #include "pvic/log.h"
+#include "pvic/netinfo.h"
 #include "pvic/shutdown.h"
 #include "pvic/timesync.h"
 
@@ -71,6 +73,8 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         /* Services first: a final shutdown report still reaches the backend's wire. */
         d->shutdown = shutdown_service_free(d->shutdown);
         d->health = health_free(d->health);
+        d->net = net_collector_free(d->net);
+        services_kvp_stop(d);
         d->clock_set = sd_event_source_disable_unref(d->clock_set);
         d->resume = resume_detector_free(d->resume);
         d->tsync = tsync_free(d->tsync);
@@ -96,6 +100,13 @@ static int on_clock_set(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
+static void on_net_change(struct net_collector *c, const struct net_snapshot *s, void *userdata) {
+        struct pvicd *d = userdata;
+        services_kvp_addresses_changed(d, s);
+        if (d->backend && d->backend_state && d->backend->facts_changed)
+                d->backend->facts_changed(d->backend_state);
+}
+
 /* The services answer the host; one that cannot start leaves a logged gap, not a dead
  * daemon (the others still serve). */
 static int services_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
@@ -104,6 +115,13 @@ static int services_start(struct pvicd *d, const struct pvic_backend_ops *backen
         int r = health_new(&d->health, d->event, NULL, &hc);
         if (r < 0)
                 log_error_errno(r, "health: cannot start: %m");
+
+        services_kvp_start(d);
+        struct net_collector_options no = NET_COLLECTOR_OPTIONS_DEFAULT;
+        no.root = d->config.root;
+        r = net_collector_new(&d->net, d->event, &no, on_net_change, d);
+        if (r < 0)
+                log_error_errno(r, "network: cannot watch addresses: %m; the host will not see them");
 
         struct shutdown_config sc = SHUTDOWN_CONFIG_DEFAULT;
         r = shutdown_service_new(&d->shutdown, d->event, NULL, d->config.root, &sc, &shutdown_actions_real);

@@ -1,12 +1,14 @@
 #include <stdio.h>
 
 #include "pvic/facts_json.h"
+#include "pvic/net_json.h"
 
 static void add_str(json_object *o, const char *k, const char *v) {
         json_object_object_add(o, k, json_object_new_string(v ? v : ""));
 }
 
-json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem) {
+json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem,
+                           const struct net_snapshot *net) {
         json_object *root = json_object_new_object();
         add_str(root, "schema", PVIC_FACTS_SCHEMA);
 
@@ -42,5 +44,6 @@ json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem
         json_object_object_add(m, "total_kib", json_object_new_int64((int64_t)mem->total_kib));
         json_object_object_add(m, "available_kib", json_object_new_int64((int64_t)mem->available_kib));
         json_object_object_add(root, "memory", m);
+        json_object_object_add(root, "network", net ? net_snapshot_to_json(net) : json_object_new_array());
         return root;
 }

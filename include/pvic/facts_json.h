@@ -8,4 +8,8 @@
 
 #define PVIC_FACTS_SCHEMA "pvic.facts/1"
 
-json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem);
+struct net_snapshot;
+
+/* net may be NULL (no network facts yet): "network" is then an empty list. */
+json_object *facts_to_json(const struct pvic_os_facts *os, const struct pvic_mem_facts *mem,
+                           const struct net_snapshot *net);

@@ -7,6 +7,7 @@
 #include "pvic/backend.h"
 #include "pvic/config.h"
 #include "pvic/facts.h"
+#include "pvic/kvp_intrinsic.h"
 
 struct kvp_store;
 struct kvp_watch;
@@ -15,6 +16,7 @@ struct shutdown_service;
 struct tsync;
 struct clock_driver;
 struct resume_detector;
+struct net_collector;
 
 struct pvicd {
         sd_event *event;
@@ -41,6 +43,11 @@ struct pvicd {
         struct clock_driver *clock;
         struct resume_detector *resume;
         sd_event_source *clock_set;
+
+        /* Network facts, and the Hyper-V intrinsic items built from all the facts. */
+        struct net_collector *net;
+        struct kvp_intrinsic intrinsic;
+        bool intrinsic_ready;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "pvic/log.h"
+#include "pvic/netinfo.h"
 #include "pvic/pvicd.h"
 #include "pvic/services.h"
 #include "pvic/xs_client.h"
@@ -14,19 +15,23 @@
 #include "xen_control.h"
 #include "xen_kvp.h"
 #include "xen_schema.h"
+#include "xen_vif.h"
 
 /* What this guest answers under control/pvic/; grows as services are wired. */
 #define XEN_FEATURES "facts kvp heartbeat shutdown time"
+
+/* Static keys plus the addresses of 8 vifs; more vifs are published in part (logged). */
+#define XEN_PUBLISH_MAX (XEN_SCHEMA_MAX_KEYS + 8u * XEN_VIF_KEYS_PER_VIF)
 
 struct xen_backend {
         struct pvicd *d;
         struct xs_client *xs;
 
         /* What xenstore holds from us, as far as we know. */
-        struct xen_schema_kv shadow[XEN_SCHEMA_MAX_KEYS];
+        struct xen_schema_kv shadow[XEN_PUBLISH_MAX];
         size_t n_shadow;
         /* What the batch in flight will make true once it commits. */
-        struct xen_schema_kv next[XEN_SCHEMA_MAX_KEYS];
+        struct xen_schema_kv next[XEN_PUBLISH_MAX];
         size_t n_next;
         bool publishing, dirty;
         unsigned failures;
@@ -97,6 +102,33 @@ static void publish_done(struct xs_client *c, int error, void *userdata) {
         }
 }
 
+static bool next_has(const struct xen_backend *b, const char *key) {
+        for (size_t i = 0; i < b->n_next; i++)
+                if (strcmp(b->next[i].key, key) == 0)
+                        return true;
+        return false;
+}
+
+/* The addresses, from the network facts, in XAPI's attr/vif layout. */
+static void add_vif_keys(struct xen_backend *b) {
+        const struct net_snapshot *snap = b->d->net ? net_collector_snapshot(b->d->net) : NULL;
+        if (!snap)
+                return;
+        static struct xen_vif_kv vk[8u * XEN_VIF_KEYS_PER_VIF];
+        size_t room = XEN_PUBLISH_MAX - 1 - b->n_next; /* one left for data/updated */
+        size_t need = xen_vif_keys(snap, vk, MIN(room, ELEMENTSOF(vk)));
+        size_t n = MIN(need, MIN(room, ELEMENTSOF(vk)));
+        if (need > n)
+                log_warning("xen: %zu address keys needed, %zu published (too many vifs)", need, n);
+        for (size_t i = 0; i < n; i++) {
+                struct xen_schema_kv *kv = &b->next[b->n_next++];
+                _Static_assert(sizeof vk[0].key <= sizeof kv->key && sizeof vk[0].value <= sizeof kv->value,
+                               "vif keys fit the schema's");
+                memcpy(kv->key, vk[i].key, sizeof vk[i].key);
+                memcpy(kv->value, vk[i].value, sizeof vk[i].value);
+        }
+}
+
 static void publish(struct xen_backend *b) {
         if (!b->xs || !xs_client_is_connected(b->xs))
                 return;
@@ -104,10 +136,17 @@ static void publish(struct xen_backend *b) {
                 b->dirty = true;
                 return;
         }
-        b->n_next = xen_schema_static_keys(&b->d->os, &b->d->mem, XEN_FEATURES, b->next, XEN_SCHEMA_MAX_KEYS - 1);
+        b->n_next = xen_schema_static_keys(&b->d->os, &b->d->mem, XEN_FEATURES, b->next, XEN_SCHEMA_MAX_KEYS);
+        add_vif_keys(b);
 
-        struct xs_op ops[XEN_SCHEMA_MAX_KEYS];
+        static struct xs_op ops[2 * XEN_PUBLISH_MAX + 2];
         size_t n_ops = 0;
+        /* A full publish starts by clearing what an earlier agent left (spec §9.1). */
+        if (b->n_shadow == 0)
+                ops[n_ops++] = (struct xs_op){ XS_OP_RM, "attr/vif", NULL };
+        for (size_t i = 0; i < b->n_shadow; i++)
+                if (strcmp(b->shadow[i].key, "data/updated") != 0 && !next_has(b, b->shadow[i].key))
+                        ops[n_ops++] = (struct xs_op){ XS_OP_RM, b->shadow[i].key, NULL };
         for (size_t i = 0; i < b->n_next; i++) {
                 const char *old = shadow_get(b, b->next[i].key);
                 if (old && strcmp(old, b->next[i].value) == 0)
@@ -130,7 +169,7 @@ static void publish(struct xen_backend *b) {
                 return;
         }
         b->publishing = true;
-        log_debug("xen: publishing %zu changed keys", n_ops);
+        log_debug("xen: publishing %zu changes", n_ops);
 }
 
 static void identity_reply(struct xs_client *c, const struct xs_reply *r, void *userdata,
