@@ -118,10 +118,28 @@ static void schedule_retry(struct pvicd *d) {
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         struct pvicd *d = userdata;
-        log_warning("bus: the system bus went away; the local API is down until it returns");
+        /* Said once per outage; a connection that never came up backs off further. */
+        if (d->bus_up)
+                log_warning("bus: the system bus went away; the local API is down until it returns");
         d->bus = sd_bus_flush_close_unref(d->bus);
-        d->bus_retry_usec = BUS_RETRY_MIN_USEC;
+        if (d->bus_up)
+                d->bus_retry_usec = BUS_RETRY_MIN_USEC;
+        else
+                d->bus_retry_usec = MIN(MAX(d->bus_retry_usec, BUS_RETRY_MIN_USEC) * 2, BUS_RETRY_MAX_USEC);
+        d->bus_up = false;
         schedule_retry(d);
+        return 0;
+}
+
+static int on_name(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        struct pvicd *d = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        d->bus_up = true;
+        if (e)
+                /* Another pvicd owns it (a test fleet on one bus): we still serve the host. */
+                log_warning("bus: cannot own %s: %s", PVIC_BUS_NAME, e->message);
+        else
+                log_info("bus: local API on the system bus as %s", PVIC_BUS_NAME);
         return 0;
 }
 
@@ -140,7 +158,7 @@ static int bus_connect(struct pvicd *d) {
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
                                               NULL, d);
         if (r >= 0)
-                r = sd_bus_request_name_async(bus, NULL, PVIC_BUS_NAME, 0, NULL, NULL);
+                r = sd_bus_request_name_async(bus, NULL, PVIC_BUS_NAME, 0, on_name, d);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, d->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
@@ -150,8 +168,6 @@ static int bus_connect(struct pvicd *d) {
                 return r;
         }
         d->bus = bus;
-        d->bus_retry_usec = 0;
-        log_info("bus: local API on the system bus as %s", PVIC_BUS_NAME);
         return 0;
 }
 

@@ -167,6 +167,7 @@ static int load_config(struct pvic_config *c, const struct args *a) {
 static const struct pvic_backend_ops *backend_for(enum pvic_transport t) {
         switch (t) {
         case PVIC_TRANSPORT_XENSTORE: return &xenstore_backend_ops;
+        case PVIC_TRANSPORT_VMBUS: return &vmbus_backend_ops;
         default: return NULL;
         }
 }

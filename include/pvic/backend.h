@@ -14,3 +14,4 @@ struct pvic_backend_ops {
 };
 
 extern const struct pvic_backend_ops xenstore_backend_ops;
+extern const struct pvic_backend_ops vmbus_backend_ops;

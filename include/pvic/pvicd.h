@@ -32,6 +32,7 @@ struct pvicd {
         sd_bus *bus;
         sd_event_source *bus_retry;
         uint64_t bus_retry_usec;
+        bool bus_up; /* the bus answered us since the last (re)connect */
 
         struct kvp_store *kvp; /* NULL when the pool directory is unusable */
         struct kvp_watch *kvp_watch;

@@ -1,5 +1,6 @@
 /* `pvic-hostsim xen`: a simulated xenstored serving dom0 and guest sockets. */
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <getopt.h>
 #include <signal.h>
@@ -29,6 +30,8 @@ static void help(void) {
                "  --libxl                   seed the libxl (xl) layout instead of XAPI's\n"
                "  --event-before-ok         send a WATCH's initial event before its OK\n"
                "  --force-eagain N          fail the next N transaction commits with EAGAIN\n"
+               "  --stats FILE              on SIGUSR1, write per-guest request and write counts\n"
+               "                            and the CPU time used to FILE\n"
                "  --quota-nodes N           nodes a guest may own (default 1000)\n"
                "  --quota-watches N         watches per guest (default 128)\n"
                "  --quota-transactions N    open transactions per guest (default 10)\n"
@@ -71,7 +74,41 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+struct stats_target {
+        const struct xsd_server *srv;
+        const char *path;
+};
+
+static int on_stats_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        const struct stats_target *t = userdata;
+        int r = xsd_stats_write(t->srv, t->path);
+        if (r < 0)
+                log_error_errno(r, "cannot write the statistics to %s: %m", t->path);
+        return 0;
+}
+
+int xsd_stats_write(const struct xsd_server *srv, const char *path) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(f, "cpu_ms %ld\n", (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                                            (long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
+        for (size_t i = 0; i < srv->n_domids; i++)
+                fprintf(f, "%u %llu %llu\n", srv->domids[i],
+                        srv->stats ? (unsigned long long)srv->stats[i].requests : 0ULL,
+                        srv->stats ? (unsigned long long)srv->stats[i].writes : 0ULL);
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+                return -errno;
+        return 0;
+}
+
 int xen_sim_main(int argc, char **argv) {
+        enum { ARG_STATS = 0x200 };
+        const char *stats_path = NULL;
         enum { ARG_DIR = 0x100, ARG_DOMID, ARG_LIBXL, ARG_EVENT_BEFORE_OK, ARG_FORCE_EAGAIN,
                ARG_QUOTA_NODES, ARG_QUOTA_WATCHES, ARG_QUOTA_TXNS, ARG_LOG_LEVEL };
         static const struct option options[] = {
@@ -80,6 +117,7 @@ int xen_sim_main(int argc, char **argv) {
                 { "libxl", no_argument, NULL, ARG_LIBXL },
                 { "event-before-ok", no_argument, NULL, ARG_EVENT_BEFORE_OK },
                 { "force-eagain", required_argument, NULL, ARG_FORCE_EAGAIN },
+                { "stats", required_argument, NULL, ARG_STATS },
                 { "quota-nodes", required_argument, NULL, ARG_QUOTA_NODES },
                 { "quota-watches", required_argument, NULL, ARG_QUOTA_WATCHES },
                 { "quota-transactions", required_argument, NULL, ARG_QUOTA_TXNS },
@@ -108,6 +146,9 @@ int xen_sim_main(int argc, char **argv) {
                         break;
                 case ARG_LIBXL:
                         libxl = true;
+                        break;
+                case ARG_STATS:
+                        stats_path = optarg;
                         break;
                 case ARG_EVENT_BEFORE_OK:
                         cfg.event_before_ok = true;
@@ -161,10 +202,14 @@ int xen_sim_main(int argc, char **argv) {
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         if ((r = sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL)) < 0 ||
             (r = sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL)) < 0)
+                return log_error_errno(r, "sd_event_add_signal: %m"), 1;
+        struct stats_target stats = { srv, stats_path };
+        if (stats_path && (r = sd_event_add_signal(e, NULL, SIGUSR1, on_stats_signal, &stats)) < 0)
                 return log_error_errno(r, "sd_event_add_signal: %m"), 1;
 
         _cleanup_(xsd_listen_freep) struct xsd_listen *l = NULL;

@@ -29,6 +29,7 @@ struct xsd_server *xsd_server_free(struct xsd_server *srv) {
                 xsd_conn_free(srv->conns);
         xsd_store_free(srv->store);
         free(srv->domids);
+        free(srv->stats);
         free(srv);
         return NULL;
 }
@@ -118,7 +119,23 @@ static void queue_error(struct xsd_conn *c, const struct xs_header *h, int err) 
         (void)xsd_conn_queue(c, XS_ERROR, h->req_id, h->tx_id, name, strlen(name) + 1);
 }
 
+static void count(struct xsd_conn *c, uint32_t type) {
+        struct xsd_server *srv = c->srv;
+        if (c->priv)
+                return;
+        if (!srv->stats && !(srv->stats = calloc(srv->n_domids, sizeof *srv->stats)))
+                return;
+        for (size_t i = 0; i < srv->n_domids; i++)
+                if (srv->domids[i] == c->domid) {
+                        srv->stats[i].requests++;
+                        if (type == XS_WRITE || type == XS_MKDIR || type == XS_RM || type == XS_SET_PERMS)
+                                srv->stats[i].writes++;
+                        return;
+                }
+}
+
 static void process(struct xsd_conn *c, const struct xs_header *h, const uint8_t *payload) {
+        count(c, h->type);
         struct xsd_ctx x = {
                 .srv = c->srv, .conn = c, .domid = c->domid, .priv = c->priv, .store = c->srv->store,
         };

@@ -112,13 +112,23 @@ struct xsd_conn {
         void *userdata; /* the socket layer's state */
 };
 
+/* What each simulated guest asked of xenstored: the fleet benchmark's figures. */
+struct xsd_stats {
+        uint64_t requests;
+        uint64_t writes; /* WRITE, MKDIR, RM, SET_PERMS: what wakes dom0's watchers */
+};
+
 struct xsd_server {
         struct xsd_store *store;
         struct xsd_conn *conns;
         struct xsd_config cfg;
         uint32_t *domids;
         size_t n_domids;
+        struct xsd_stats *stats; /* one per domid, same order; NULL until counted */
 };
+
+/* Writes "domid requests writes" lines and the process's CPU time to path. */
+int xsd_stats_write(const struct xsd_server *srv, const char *path);
 
 /* Per request: who asks, against which tree, inside which transaction. */
 struct xsd_ctx {

@@ -1,0 +1,111 @@
+/* pvic-hostsim hyperv: a simulated Hyper-V host (docs/hostsim-hyperv.md). Per guest: a
+ * fake sysfs tree with the four IC channels bound to uio_hv_generic, their ring files
+ * and interrupt sockets, and the /dev/vmbus/hv_kvp relay socket where we play the
+ * kernel; the host side of each IC behaves as spec/hyperv-ic.md §9 describes. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "pvic/hostmsg.h"
+#include "pvic/kvp_msg.h"
+#include "pvic/vmbus_ic.h"
+#include "pvic/vmbus_ring.h"
+
+enum hv_ic { HV_IC_HEARTBEAT, HV_IC_SHUTDOWN, HV_IC_TIMESYNC, HV_IC_KVP, _HV_IC_MAX };
+
+struct hv_client;
+struct hv_guest;
+
+/* A control request waiting for the guest's answer. */
+enum hv_wait_kind { HV_WAIT_NONE, HV_WAIT_HEARTBEAT, HV_WAIT_SHUTDOWN, HV_WAIT_TIME, HV_WAIT_KVP };
+
+struct hv_wait {
+        enum hv_wait_kind kind;
+        struct hv_client *client;
+        uint64_t deadline_usec;
+        /* heartbeat series */
+        unsigned long count, sent, answered, bad;
+        uint32_t app_state;
+        enum host_kvp_op kvp_op;
+};
+
+struct hv_channel {
+        struct hv_guest *g;
+        enum hv_ic ic;
+        char uio[16];               /* "uio0" */
+        char *dev_path;             /* ROOT/dev/uioN (listening socket) */
+        char *ring_path;
+        int lfd, fd;
+        sd_event_source *accept_src, *io_src;
+        void *mem;
+        size_t ring_size;
+        struct vmbus_channel_rings rings; /* guest view: we send into rx, receive from tx */
+        bool negotiated;
+        struct vmbus_ic_version fw, msgver;
+        unsigned connects;
+        uint64_t seq;               /* heartbeat */
+        unsigned long replies, bad_replies;
+        uint32_t last_status;
+        struct hv_wait wait;
+        uint8_t buf[VMBUS_IC_MAX_PAYLOAD];
+};
+
+struct hv_relay {
+        char *path;
+        int lfd, fd;
+        sd_event_source *accept_src, *io_src;
+        bool registered;
+        unsigned connects;
+        struct hv_wait wait;
+        uint8_t msg[KVP_MSG_SIZE];
+};
+
+struct hv_guest {
+        struct hv_sim *sim;
+        unsigned index;
+        char *name;
+        char *root;
+        struct hv_channel ch[_HV_IC_MAX];
+        struct hv_relay relay;
+        sd_event_source *hb_timer, *time_timer;
+};
+
+struct hv_sim {
+        sd_event *event;
+        char *dir;
+        struct hv_guest *guests;
+        unsigned n_guests;
+        uint64_t heartbeat_interval_usec; /* 0: only on request */
+        uint64_t time_interval_usec;      /* 0: only on request */
+        size_t ring_size;                 /* per direction */
+        unsigned kernel_ics;              /* bit per enum hv_ic: bound to hv_utils, not uio */
+        int ctl_fd;
+        sd_event_source *ctl_src;
+        char *ctl_path;
+};
+
+const char *hv_ic_name(enum hv_ic ic);
+int hv_ic_from_name(const char *s);
+
+int hv_guest_init(struct hv_guest *g, struct hv_sim *sim, unsigned index, const char *name);
+void hv_guest_done(struct hv_guest *g);
+
+/* Host -> guest requests. Each returns 0 or a negative errno (-ENOTCONN: channel not
+ * open/negotiated, -EBUSY: a request is outstanding, -EAGAIN: ring full). */
+int hv_send_heartbeat(struct hv_channel *c);
+int hv_send_shutdown(struct hv_channel *c, uint32_t flags, uint32_t reason, uint32_t timeout, const char *message);
+int hv_send_time(struct hv_channel *c, unsigned flags, uint8_t icflags);
+int hv_send_kvp(struct hv_channel *c, const struct host_kvp_request *req);
+int hv_relay_send(struct hv_relay *r, const struct host_kvp_request *req);
+int hv_corrupt(struct hv_channel *c, const char *how);
+
+/* Control socket (hv-control.c). */
+int hv_control_open(struct hv_sim *sim);
+void hv_control_close(struct hv_sim *sim);
+/* Completes a waiting control request with a JSON reply built by the caller. */
+struct json_object;
+void hv_client_reply(struct hv_client *cl, struct json_object *o);
+/* Called by the guest side when an answer arrived or a channel went away. */
+void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, size_t len);
+void hv_wait_done_relay(struct hv_relay *r, int error, const struct host_kvp_reply *reply);

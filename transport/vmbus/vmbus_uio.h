@@ -1,0 +1,26 @@
+/* IC channels owned in user space through uio_hv_generic (spec §1.3, §2, §3). */
+#pragma once
+#include <stdbool.h>
+
+struct pvicd;
+
+enum vmbus_uio_ic {
+        VMBUS_UIO_IC_HEARTBEAT,
+        VMBUS_UIO_IC_SHUTDOWN,
+        VMBUS_UIO_IC_TIMESYNC,
+        VMBUS_UIO_IC_KVP,
+        _VMBUS_UIO_IC_MAX,
+};
+
+struct vmbus_uio;
+
+/* Finds the IC channels bound to uio_hv_generic under ROOT/sys/bus/vmbus and starts
+ * each. required (--vmbus-mode=uio): no channel at all is an error (-ENODEV);
+ * otherwise 0 with none. */
+int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required);
+struct vmbus_uio *vmbus_uio_free(struct vmbus_uio *u);
+/* Bit n set: IC n (enum vmbus_uio_ic) is served by a uio channel. */
+unsigned vmbus_uio_ics(const struct vmbus_uio *u);
+const char *vmbus_uio_ic_name(enum vmbus_uio_ic ic);
+struct vmbus_channel;
+const struct vmbus_channel *vmbus_uio_channel(const struct vmbus_uio *u, enum vmbus_uio_ic ic);
