@@ -90,3 +90,25 @@ start_mock_logind() {
   wait_for 10 busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" status org.freedesktop.login1 \
     || fail "mock logind did not appear"
 }
+
+# hv_ctl SOCKET JSON...: one request per argument to pvic-hostsim hyperv's control
+# socket, printing one reply line each.
+hv_ctl() {
+  "$PY" - "$@" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(60)
+s.connect(sys.argv[1])
+f = s.makefile('rw')
+for req in sys.argv[2:]:
+    f.write(req + "\n"); f.flush()
+    print(f.readline().strip())
+PYEOF
+}
+
+# jget PATH < JSON: prints the value at a dotted path ("guests.0.name").
+jget() {
+  "$PY" -c 'import json,sys; o=json.load(sys.stdin)
+for k in sys.argv[1].split("."): o = o[int(k)] if isinstance(o, list) else o[k]
+print(json.dumps(o) if isinstance(o, (dict, list, bool)) else o)' "$1"
+}

@@ -10,21 +10,7 @@
 SIM=$TEST_TMPDIR/hv
 G=$SIM/g1/root
 
-ctl() { # JSON... : one request per argument, prints one reply line each
-  "$PY" - "$SIM/control.sock" "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(60)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-for req in sys.argv[2:]:
-    f.write(req + "\n"); f.flush()
-    print(f.readline().strip())
-PY
-}
-jget() { "$PY" -c 'import json,sys; o=json.load(sys.stdin)
-for k in sys.argv[1].split("."): o = o[int(k)] if isinstance(o, list) else o[k]
-print(json.dumps(o) if isinstance(o, (dict, list, bool)) else o)' "$1"; }
+ctl() { hv_ctl "$SIM/control.sock" "$@"; }
 chan() { ctl '{"op":"guests"}' | jget "guests.0.channels.$1.$2"; }
 chan_is() { [ "$(chan "$1" "$2")" = "$3" ]; } # for wait_for: re-evaluated each try
 all_negotiated() {

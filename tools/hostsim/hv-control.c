@@ -268,6 +268,10 @@ static struct json_object *guest_json(const struct hv_guest *g) {
                 json_object_object_add(co, "opens", json_object_new_int((int)c->connects));
                 json_object_object_add(co, "replies", json_object_new_int64((int64_t)c->replies));
                 json_object_object_add(co, "bad_replies", json_object_new_int64((int64_t)c->bad_replies));
+                if (i == HV_IC_HEARTBEAT) {
+                        json_object_object_add(co, "periodic_sent", json_object_new_int64((int64_t)c->hb_periodic_sent));
+                        json_object_object_add(co, "missed", json_object_new_int64((int64_t)c->hb_missed));
+                }
                 json_object_object_add(co, "uio", json_object_new_string(c->uio));
                 json_object_object_add(chs, hv_ic_name(i), co);
         }

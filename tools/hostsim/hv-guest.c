@@ -171,6 +171,8 @@ static void ch_reply(struct hv_channel *c, const uint8_t *pkt, size_t len) {
         }
         c->replies++;
         c->last_status = h.status;
+        if (h.msgtype == VMBUS_IC_HEARTBEAT)
+                c->hb_outstanding = false;
         if (h.msgtype == VMBUS_IC_NEGOTIATE) {
                 int r = vmbus_ic_negotiate_reply_decode(pkt, len, &c->fw, &c->msgver);
                 c->negotiated = r > 0;
@@ -226,6 +228,7 @@ static int ch_on_accept(sd_event_source *s, int fd, uint32_t revents, void *user
         }
         c->fd = nfd;
         c->connects++;
+        c->hb_outstanding = false; /* a reopened channel starts a new conversation */
         c->negotiated = false;
         /* Opening the channel: fresh control pages (§1.3), then the host starts the IC
          * protocol with a negotiate request (§3.3, §9). */
@@ -522,8 +525,12 @@ int hv_relay_send(struct hv_relay *r, const struct host_kvp_request *req) {
 static int on_hb_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct hv_guest *g = userdata;
         struct hv_channel *c = &g->ch[HV_IC_HEARTBEAT];
-        if (c->wait.kind == HV_WAIT_NONE && ch_ready(c))
-                hv_send_heartbeat(c);
+        if (c->hb_outstanding)
+                c->hb_missed++;
+        else if (c->wait.kind == HV_WAIT_NONE && ch_ready(c) && hv_send_heartbeat(c) >= 0) {
+                c->hb_outstanding = true;
+                c->hb_periodic_sent++;
+        }
         sd_event_source_set_time(s, usec + g->sim->heartbeat_interval_usec);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;

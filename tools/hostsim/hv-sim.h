@@ -46,6 +46,10 @@ struct hv_channel {
         unsigned connects;
         uint64_t seq;               /* heartbeat */
         unsigned long replies, bad_replies;
+        /* Periodic heartbeats: one outstanding at a time, as a host waits for it; a tick
+         * that finds it unanswered counts as missed (what Hyper-V shows as lost). */
+        bool hb_outstanding;
+        unsigned long hb_periodic_sent, hb_missed;
         uint32_t last_status;
         struct hv_wait wait;
         uint8_t buf[VMBUS_IC_MAX_PAYLOAD];
