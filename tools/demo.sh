@@ -86,15 +86,18 @@ run xenstore-write /local/domain/7/unique-domain-id "$(cat /proc/sys/kernel/rand
 wait_cmd xenstore-read /local/domain/7/data/os_name
 run xenstore-read /local/domain/7/data/os_name
 
-if "$B/pvic-hostsim" hyperv --help >/dev/null 2>&1; then
-  . tools/demo-hyperv.sh
-fi
+. tools/demo-hyperv.sh
 
 step "Orchestrated shutdown of every guest, in parallel, with outcomes"
 xen shutdown 7 --reason "maintenance window" --timeout 30
+if [ -n "${HV:-}" ]; then
+  hv shutdown web1 --reason "maintenance window"
+  for _ in $(seq 100); do [ "$(grep -c PowerOff "$dir/logind.calls")" -ge 2 ] && break; sleep 0.05; done
+fi
 echo "  logind saw: $(grep -E 'PowerOff|Reboot' "$dir/logind.calls" | awk '{print $2, $3}' | paste -sd ',' -)"
 
 step "Stopping pvicd (SIGTERM) and the simulated hosts"
 kill -TERM "$XEN"; wait "$XEN" && echo "  pvicd (xen) exited cleanly"
+if [ -n "${HV:-}" ]; then kill -TERM "$HV"; wait "$HV" && echo "  pvicd (hyper-v) exited cleanly"; fi
 echo
 echo "demo: done"

@@ -6,7 +6,7 @@ import re
 import sys
 
 VOLATILE = {"release", "build", "updated", "sequence", "round_trip_us", "round_trip_ns",
-            "guest_offset_ns", "heartbeat", "time"}
+            "guest_offset_ns", "heartbeat", "time", "hostname", "machine"}
 
 
 def walk(v, key=None):

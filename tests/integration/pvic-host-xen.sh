@@ -26,7 +26,8 @@ golden() { # NAME CMD...
 
 golden xen-guests host --json guests
 golden xen-info host --json info 4
-host info 4 | grep -q '^OS: *Golden OS 3.14 \[golden 3.14\]' || fail "human info output"
+host info 4 | grep -q '^OS: *Golden OS 3.14 (golden)$' || fail "human info output"
+host info 4 | grep -q '^Version: *3.14$' || fail "human info output (version)"
 pass_step "guests and info match the golden files"
 
 # KVP from the host's side: set (pool 0, vm-data), list, delete.

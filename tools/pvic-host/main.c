@@ -54,6 +54,18 @@ static const char *js(json_object *o, const char *key) {
         return json_object_get_string(v);
 }
 
+/* "Label:     value [detail]"; nothing for a value the guest did not give. */
+static void line(const char *label, const char *value, const char *detail) {
+        if (!value || strcmp(value, "-") == 0)
+                return;
+        char l[32];
+        snprintf(l, sizeof l, "%s:", label);
+        printf("%-10s %s", l, value);
+        if (detail && strcmp(detail, "-"))
+                printf(" (%s)", detail);
+        printf("\n");
+}
+
 static void render(const char *cmd, json_object *o) {
         json_object *arr;
         if (strcmp(cmd, "guests") == 0 && json_object_object_get_ex(o, "guests", &arr)) {
@@ -66,15 +78,31 @@ static void render(const char *cmd, json_object *o) {
         } else if (strcmp(cmd, "info") == 0) {
                 json_object *os = json_object_object_get(o, "os"), *a = json_object_object_get(o, "agent"),
                             *k = json_object_object_get(o, "kernel"), *m = json_object_object_get(o, "memory");
-                printf("Guest:     %s (%s)\n", js(o, "guest"), js(o, "name"));
-                printf("OS:        %s [%s %s.%s]\n", js(os, "name"), js(os, "id"), js(os, "major"), js(os, "minor"));
-                printf("Kernel:    %s\n", js(k, "release"));
-                printf("Memory:    %s KiB total, %s KiB available\n", js(m, "total_kib"), js(m, "available_kib"));
-                printf("Agent:     %s %s (build %s)\n", js(a, "name"), js(a, "version"), js(a, "build"));
+                line("Guest", js(o, "guest"), NULL);
+                line("Hostname", js(o, "hostname"), NULL);
+                line("OS", js(os, "name"), js(os, "id"));
+                char version[96];
+                snprintf(version, sizeof version, "%s%s%s", js(os, "major"), *js(os, "minor") && strcmp(js(os, "minor"), "-") ? "." : "",
+                         strcmp(js(os, "minor"), "-") ? js(os, "minor") : "");
+                line("Version", strcmp(js(os, "major"), "-") ? version : "-", NULL);
+                line("Kernel", js(k, "release"), js(k, "machine"));
+                if (m) {
+                        char mem[96];
+                        snprintf(mem, sizeof mem, "%s KiB total, %s KiB available", js(m, "total_kib"), js(m, "available_kib"));
+                        line("Memory", mem, NULL);
+                }
+                line("Agent", js(a, "name"), js(a, "version"));
                 if (json_object_object_get_ex(o, "network", &arr))
                         for (size_t i = 0; i < json_object_array_length(arr); i++) {
                                 json_object *nic = json_object_array_get_idx(arr, i);
-                                printf("NIC %-6s %-18s", js(nic, "devid"), js(nic, "mac"));
+                                json_object *v4 = json_object_object_get(nic, "ipv4"), *v6 = json_object_object_get(nic, "ipv6");
+                                if (!strcmp(js(nic, "mac"), "-") && json_object_array_length(v4) + json_object_array_length(v6) == 0)
+                                        continue;
+                                printf("%-10s %s%s%s", "Addresses:", strcmp(js(nic, "devid"), "-") ? "vif " : "",
+                                       strcmp(js(nic, "devid"), "-") ? js(nic, "devid") : "all NICs",
+                                       strcmp(js(nic, "mac"), "-") ? " " : "");
+                                if (strcmp(js(nic, "mac"), "-"))
+                                        printf("%s", js(nic, "mac"));
                                 for (const char *fam = "ipv4"; fam; fam = strcmp(fam, "ipv4") == 0 ? "ipv6" : NULL) {
                                         json_object *l = json_object_object_get(nic, fam);
                                         for (size_t j = 0; l && j < json_object_array_length(l); j++)
@@ -82,7 +110,9 @@ static void render(const char *cmd, json_object *o) {
                                 }
                                 printf("\n");
                         }
-                printf("Heartbeat: %s\nTime:      %s\nUpdated:   %s\n", js(o, "heartbeat"), js(o, "time"), js(o, "updated"));
+                line("Heartbeat", js(o, "heartbeat"), NULL);
+                line("Time", js(o, "time"), NULL);
+                line("Updated", js(o, "updated"), NULL);
         } else if (strcmp(cmd, "kvp") == 0 && json_object_object_get_ex(o, "items", &arr)) {
                 for (size_t i = 0; i < json_object_array_length(arr); i++) {
                         json_object *it = json_object_array_get_idx(arr, i);
@@ -92,13 +122,19 @@ static void render(const char *cmd, json_object *o) {
                 if (json_object_object_get(o, "value"))
                         printf("%s\n", js(o, "value"));
         } else if (strcmp(cmd, "heartbeat") == 0) {
-                if (json_object_get_boolean(json_object_object_get(o, "alive")))
+                if (json_object_get_boolean(json_object_object_get(o, "alive")) && json_object_object_get(o, "round_trip_us"))
                         printf("guest %s: alive, %s (%s us)\n", js(o, "guest"), js(o, "state"), js(o, "round_trip_us"));
+                else if (json_object_get_boolean(json_object_object_get(o, "alive")))
+                        printf("guest %s: alive, %s\n", js(o, "guest"), js(o, "state"));
                 else
                         printf("guest %s: no heartbeat (%s)\n", js(o, "guest"), js(o, "error"));
         } else if (strcmp(cmd, "time") == 0) {
-                printf("guest %s: offset %s ns from the host, round trip %s ns\n", js(o, "guest"),
-                       js(o, "guest_offset_ns"), js(o, "round_trip_ns"));
+                if (json_object_object_get(o, "guest_offset_ns"))
+                        printf("guest %s: offset %s ns from the host, round trip %s ns\n", js(o, "guest"),
+                               js(o, "guest_offset_ns"), js(o, "round_trip_ns"));
+                else
+                        printf("guest %s: time sample delivered (status %s); the wire is one-way, the guest\n"
+                               "  reports what it did in `pvicctl time`\n", js(o, "guest"), js(o, "status"));
         } else if (strcmp(cmd, "shutdown") == 0 && json_object_object_get_ex(o, "results", &arr)) {
                 printf("%-10s %s\n", "GUEST", "OUTCOME");
                 for (size_t i = 0; i < json_object_array_length(arr); i++) {
