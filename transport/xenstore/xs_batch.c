@@ -72,6 +72,7 @@ static void end_reply(struct xs_client *c, const struct xs_reply *r, void *userd
                 batch_finish(b, EAGAIN);
                 return;
         }
+        log_debug("xenstore: transaction conflicted (EAGAIN); retry %u", b->tries);
         /* A growing pause, as libxenstore's users do, so two writers stop colliding. */
         uint64_t now;
         sd_event *e = xs_client_event(c);
