@@ -1,5 +1,6 @@
 /* The pvicd manager: owns the loop, signals, the systemd watchdog and the backend. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         d->shutdown = shutdown_service_free(d->shutdown);
         d->health = health_free(d->health);
         d->net = net_collector_free(d->net);
+        d->hostname_watch = sd_event_source_disable_unref(d->hostname_watch);
         services_kvp_stop(d);
         d->clock_set = sd_event_source_disable_unref(d->clock_set);
         d->resume = resume_detector_free(d->resume);
@@ -107,6 +109,46 @@ static void on_net_change(struct net_collector *c, const struct net_snapshot *s,
                 d->backend->facts_changed(d->backend_state);
 }
 
+/* The kernel wakes pollers of /proc/sys/kernel/hostname (EPOLLPRI) when the name
+ * changes: the FQDN item and the facts follow without any polling. */
+static int on_hostname(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct pvicd *d = userdata;
+        char buf[256];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0); /* re-arms the notification */
+        if (n <= 0)
+                return 0;
+        struct pvic_os_facts os = {};
+        if (facts_os_collect(&os, d->config.root) < 0)
+                return 0;
+        if (d->os.hostname && os.hostname && strcmp(d->os.hostname, os.hostname) == 0) {
+                facts_os_done(&os);
+                return 0;
+        }
+        log_info("hostname changed to %s", os.hostname ? os.hostname : "?");
+        facts_os_done(&d->os);
+        d->os = os;
+        services_kvp_start(d); /* rebuilds the intrinsic items from the new facts */
+        if (d->net)
+                services_kvp_addresses_changed(d, net_collector_snapshot(d->net));
+        if (d->backend && d->backend_state && d->backend->facts_changed)
+                d->backend->facts_changed(d->backend_state);
+        return 0;
+}
+
+static void watch_hostname(struct pvicd *d) {
+        _cleanup_free_ char *path = root_path(d->config.root, "/proc/sys/kernel/hostname");
+        int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (fd < 0)
+                return; /* a test root without /proc: nothing to follow */
+        char buf[256];
+        if (pread(fd, buf, sizeof buf, 0) < 0 ||
+            sd_event_add_io(d->event, &d->hostname_watch, fd, EPOLLPRI | EPOLLERR, on_hostname, d) < 0) {
+                close(fd);
+                return;
+        }
+        sd_event_source_set_io_fd_own(d->hostname_watch, true);
+}
+
 /* The services answer the host; one that cannot start leaves a logged gap, not a dead
  * daemon (the others still serve). */
 static int services_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
@@ -117,6 +159,7 @@ static int services_start(struct pvicd *d, const struct pvic_backend_ops *backen
                 log_error_errno(r, "health: cannot start: %m");
 
         services_kvp_start(d);
+        watch_hostname(d);
         struct net_collector_options no = NET_COLLECTOR_OPTIONS_DEFAULT;
         no.root = d->config.root;
         r = net_collector_new(&d->net, d->event, &no, on_net_change, d);

@@ -91,6 +91,7 @@ void services_kvp_addresses_changed(struct pvicd *d, const struct net_snapshot *
 }
 
 int services_kvp_start(struct pvicd *d) {
+        services_kvp_stop(d);
         d->intrinsic.ip_info = ip_info;
         d->intrinsic.userdata = d;
         int r = kvp_intrinsic_build(&d->intrinsic, &d->os, NULL, NULL, NULL, 0, NULL, 0);

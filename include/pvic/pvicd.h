@@ -49,6 +49,7 @@ struct pvicd {
         struct net_collector *net;
         struct kvp_intrinsic intrinsic;
         bool intrinsic_ready;
+        sd_event_source *hostname_watch;
 };
 
 /* Sets STATUS= for systemd and `pvicctl status`; logs it at debug level. */
