@@ -9,6 +9,7 @@
 #include "manager.h"
 #include "pvic/detect.h"
 #include "pvic/log.h"
+#include "pvic/vmbus_bind.h"
 
 struct args {
         const char *config;
@@ -19,6 +20,8 @@ struct args {
         const char *xenstore_path;
         const char *signature;
         const char *virtual_clock;
+        const char *vmbus_bind;
+        bool vmbus_to_uio;
 };
 
 static void help(void) {
@@ -42,6 +45,10 @@ static void help(void) {
                "      --virtual-clock[=OFFSET_MS]\n"
                "                                discipline a virtual clock (real time + OFFSET_MS)\n"
                "                                instead of the system clock: tests and demos\n"
+               "      --vmbus-bind[=ICS]        move IC channels from hv_utils to uio_hv_generic and\n"
+               "                                exit (ICS: heartbeat,shutdown,timesync,kvp or all;\n"
+               "                                default heartbeat,shutdown,timesync)\n"
+               "      --vmbus-unbind[=ICS]      give them back to hv_utils and exit\n"
                "  -l, --log-level=LEVEL         err, warning, notice, info (default), debug\n"
                "  -h, --help                    show this help\n"
                "      --version                 show the version\n\n"
@@ -50,7 +57,7 @@ static void help(void) {
                PVIC_SYSCONFDIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE, ARG_VIRTUAL_CLOCK };
+enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE, ARG_VIRTUAL_CLOCK, ARG_VMBUS_BIND, ARG_VMBUS_UNBIND };
 
 static int parse_argv(int argc, char **argv, struct args *a) {
         static const struct option options[] = {
@@ -62,6 +69,8 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                 { "hypervisor-signature", required_argument, NULL, ARG_SIGNATURE },
                 { "log-level", required_argument, NULL, 'l' },
                 { "virtual-clock", optional_argument, NULL, ARG_VIRTUAL_CLOCK },
+                { "vmbus-bind", optional_argument, NULL, ARG_VMBUS_BIND },
+                { "vmbus-unbind", optional_argument, NULL, ARG_VMBUS_UNBIND },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -77,6 +86,11 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                 case ARG_SIGNATURE: a->signature = optarg; break;
                 case 'l': a->log_level = optarg; break;
                 case ARG_VIRTUAL_CLOCK: a->virtual_clock = optarg ? optarg : "0"; break;
+                case ARG_VMBUS_BIND:
+                case ARG_VMBUS_UNBIND:
+                        a->vmbus_bind = optarg ? optarg : "heartbeat,shutdown,timesync";
+                        a->vmbus_to_uio = c == ARG_VMBUS_BIND;
+                        break;
                 case 'h': help(); return 0;
                 case ARG_VERSION:
                         printf("pvicd %d.%d.%d (build %d)\n", PVIC_VERSION_MAJOR, PVIC_VERSION_MINOR,
@@ -186,6 +200,19 @@ int main(int argc, char **argv) {
         r = load_config(&d->config, &a);
         if (r < 0)
                 goto out;
+
+        if (a.vmbus_bind) {
+                unsigned ics;
+                if (vmbus_parse_ic_list(a.vmbus_bind, &ics) < 0) {
+                        r = log_error_errno(EINVAL, "unknown IC in '%s' (heartbeat, shutdown, timesync, kvp, all)",
+                                            a.vmbus_bind);
+                        goto out;
+                }
+                r = vmbus_bind(d->config.root, ics, a.vmbus_to_uio);
+                if (r >= 0)
+                        log_info("vmbus: %d channel(s) moved", r);
+                goto out;
+        }
 
         enum pvic_transport t = d->config.transport;
         if (t == PVIC_TRANSPORT_AUTO) {

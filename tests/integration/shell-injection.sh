@@ -23,6 +23,12 @@ tag=$(( $$ % 100000 ))
 names=("a\$(>q$tag)" "b\`>r$tag\`" "c;>s$tag" "d|>t$tag" "\$(touch\${IFS}u)")
 files=("q$tag" "r$tag" "s$tag" "t$tag" "u")
 for nm in "${names[@]}"; do [ ${#nm} -le 15 ] || fail "payload name too long: $nm"; done
+# Control: each payload does create its file when a shell does evaluate it.
+mkdir -p "$TEST_TMPDIR/control"
+for i in "${!names[@]}"; do
+  (cd "$TEST_TMPDIR/control" && sh -c "echo ${names[$i]}" >/dev/null 2>&1) || true
+  [ -e "$TEST_TMPDIR/control/${files[$i]}" ] || fail "payload ${names[$i]} would not fire in sh"
+done
 # vif 0 and 1 are a veth pair, vif 2 and 3 another; the last name is the peer of a decoy.
 n link add "${names[0]}" type veth peer name "${names[1]}"
 n link add "${names[2]}" type veth peer name "${names[3]}"

@@ -37,8 +37,7 @@ struct vmbus_uio {
 };
 
 /* snprintf for paths: a path that does not fit is an error, never a cut path. */
-static int pathf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static int pathf(char *buf, size_t size, const char *fmt, ...) {
+int vmbus_pathf(char *buf, size_t size, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int n = vsnprintf(buf, size, fmt, ap);
@@ -54,8 +53,19 @@ const char *vmbus_uio_ic_name(enum vmbus_uio_ic ic) {
         return ic < _VMBUS_UIO_IC_MAX ? ics[ic].name : NULL;
 }
 
+int vmbus_uio_ic_from_class(const char *class_guid) {
+        for (int i = 0; i < _VMBUS_UIO_IC_MAX; i++)
+                if (strcmp(class_guid, ics[i].class_guid) == 0)
+                        return i;
+        return -ENOENT;
+}
+
+const char *vmbus_uio_ic_class(enum vmbus_uio_ic ic) {
+        return ic < _VMBUS_UIO_IC_MAX ? ics[ic].class_guid : NULL;
+}
+
 /* "{57164F39-...}\n" -> "57164f39-..." ; -EBADMSG unless it is a GUID. */
-static int read_guid(const char *path, char out[static 37]) {
+int vmbus_sysfs_read_guid(const char *path, char out[static 37]) {
         _cleanup_free_ char *s = NULL;
         int r = read_file_bounded(path, SYSFS_SMALL_FILE_MAX, &s, NULL);
         if (r < 0)
@@ -118,7 +128,7 @@ static int parse_size(const char *path, uint64_t *ret) {
  * present) names uio_hv_generic, not hv_utils. */
 static bool bound_to_uio(const char *devdir, char *uio, size_t size) {
         char link[PATH_MAX], target[PATH_MAX];
-        pathf(link, sizeof link, "%s/driver", devdir);
+        vmbus_pathf(link, sizeof link, "%s/driver", devdir);
         ssize_t n = readlink(link, target, sizeof target - 1);
         if (n >= 0) {
                 target[n] = 0;
@@ -126,7 +136,7 @@ static bool bound_to_uio(const char *devdir, char *uio, size_t size) {
                 if (strcmp(b ? b + 1 : target, "uio_hv_generic") != 0)
                         return false;
         }
-        pathf(link, sizeof link, "%s/uio", devdir);
+        vmbus_pathf(link, sizeof link, "%s/uio", devdir);
         return only_entry(link, "uio", uio, size) >= 0;
 }
 
@@ -136,11 +146,11 @@ static int start_channel(struct vmbus_uio *u, struct pvicd *d, enum vmbus_uio_ic
         uint64_t map0 = 0;
         const char *root = d->config.root ? d->config.root : "";
 
-        pathf(path, sizeof path, "%s/sys/class/uio/%s/maps/map0/size", root, uio);
+        vmbus_pathf(path, sizeof path, "%s/sys/class/uio/%s/maps/map0/size", root, uio);
         int r = parse_size(path, &map0);
-        pathf(path, sizeof path, "%s/channels", devdir);
+        vmbus_pathf(path, sizeof path, "%s/channels", devdir);
         if (only_entry(path, "", relid, sizeof relid) >= 0)
-                pathf(ring, sizeof ring, "%s/channels/%s/ring", devdir, relid);
+                vmbus_pathf(ring, sizeof ring, "%s/channels/%s/ring", devdir, relid);
         if (r < 0 && ring[0]) {
                 /* Older kernels: the ring file's size (§2.1, §8.7). */
                 struct stat st;
@@ -152,7 +162,7 @@ static int start_channel(struct vmbus_uio *u, struct pvicd *d, enum vmbus_uio_ic
         if (r < 0 || map0 < 2 * 8192 || map0 % 16 != 0 || map0 > (uint64_t)1 << 32)
                 return log_warning_errno(r < 0 ? r : EBADMSG, "vmbus %s: no usable ring size for %s", ics[ic].name, uio);
 
-        pathf(path, sizeof path, "%s/dev/%s", root, uio);
+        vmbus_pathf(path, sizeof path, "%s/dev/%s", root, uio);
         struct vmbus_channel_config cfg = {
                 .name = ics[ic].name,
                 .type = ics[ic].type,
@@ -185,9 +195,9 @@ int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required) {
                         char devdir[PATH_MAX], path[PATH_MAX], guid[37], uio[80];
                         if (de->d_name[0] == '.' || strlen(de->d_name) > 64)
                                 continue;
-                        pathf(devdir, sizeof devdir, "%s/%s", devices, de->d_name);
-                        pathf(path, sizeof path, "%s/class_id", devdir);
-                        if (read_guid(path, guid) < 0)
+                        vmbus_pathf(devdir, sizeof devdir, "%s/%s", devices, de->d_name);
+                        vmbus_pathf(path, sizeof path, "%s/class_id", devdir);
+                        if (vmbus_sysfs_read_guid(path, guid) < 0)
                                 continue;
                         for (unsigned ic = 0; ic < _VMBUS_UIO_IC_MAX; ic++) {
                                 if (strcmp(guid, ics[ic].class_guid) != 0)

@@ -1,6 +1,7 @@
 /* IC channels owned in user space through uio_hv_generic (spec §1.3, §2, §3). */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 
 struct pvicd;
 
@@ -24,3 +25,11 @@ unsigned vmbus_uio_ics(const struct vmbus_uio *u);
 const char *vmbus_uio_ic_name(enum vmbus_uio_ic ic);
 struct vmbus_channel;
 const struct vmbus_channel *vmbus_uio_channel(const struct vmbus_uio *u, enum vmbus_uio_ic ic);
+
+/* The IC (enum vmbus_uio_ic) of a class GUID in lower-case text form, or -ENOENT. */
+int vmbus_uio_ic_from_class(const char *class_guid);
+const char *vmbus_uio_ic_class(enum vmbus_uio_ic ic);
+/* Reads a sysfs GUID ("{57164F39-...}" any case) into lower-case 8-4-4-4-12 form. */
+int vmbus_sysfs_read_guid(const char *path, char out[static 37]);
+/* snprintf for paths: a path that does not fit is an error (-ENAMETOOLONG), never a cut path. */
+int vmbus_pathf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
