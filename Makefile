@@ -111,11 +111,19 @@ demo: deps
 	BUILD=$(BUILD) tools/demo.sh
 
 # Fuzzers: clang's libFuzzer with ASan+UBSan, one binary per target, corpora in tests/fuzz/corpus/.
-FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS)
+# The library is instrumented once (fuzzer-no-link) and each target links against it.
+FUZZ_SAN    := address,undefined
+FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) \
+               $(filter-out -DPVIC_SYSCONFDIR=%,$(CPPFLAGS))
 FUZZ_LIB_SRC := $(LIB_SRC) $(filter-out tools/hostsim/main.c,$(pvic-hostsim_SRC))
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(pvic-hostsim_SRC)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) $(filter-out -DPVIC_SYSCONFDIR=%,$(CPPFLAGS)) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lm
+FUZZ_OBJ    := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+build-fuzz/libfuzz.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzz.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< build-fuzz/libfuzz.a $(PKG_LIBS) -lm
 
 fuzz: deps $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BINS)
