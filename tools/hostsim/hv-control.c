@@ -2,6 +2,7 @@
  * out (docs/hostsim-hyperv.md). A request that needs the guest's answer parks the
  * client on the channel until the answer, a hang-up or a timeout. */
 #include <errno.h>
+#include <time.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,7 +81,30 @@ static void add_status(struct json_object *o, uint32_t status) {
         json_object_object_add(o, "status", json_object_new_string(s));
 }
 
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return (x > y) - (x < y);
+}
+
+/* p50/p99 of the series' round trips (host send -> guest reply seen), in µs. */
+static void add_rtt(struct json_object *o, struct hv_wait *w) {
+        if (!w->n_rtt)
+                return;
+        qsort(w->rtt_us, w->n_rtt, sizeof *w->rtt_us, cmp_u32);
+        json_object_object_add(o, "rtt_us_p50", json_object_new_int64(w->rtt_us[w->n_rtt / 2]));
+        json_object_object_add(o, "rtt_us_p99", json_object_new_int64(w->rtt_us[(w->n_rtt * 99) / 100]));
+}
+
 static void wait_finish(struct hv_wait *w, struct json_object *o) {
+        free(w->rtt_us);
+        w->rtt_us = NULL;
+        w->n_rtt = w->cap_rtt = 0;
         struct hv_client *cl = w->client;
         w->kind = HV_WAIT_NONE;
         w->client = NULL;
@@ -142,6 +166,8 @@ void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, s
         switch (w->kind) {
         case HV_WAIT_HEARTBEAT:
                 w->answered++;
+                if (w->n_rtt < w->cap_rtt)
+                        w->rtt_us[w->n_rtt++] = (uint32_t)MIN(mono_usec() - w->sent_at_usec, UINT32_MAX);
                 if (!hb_ok)
                         w->bad++;
                 w->app_state = app;
@@ -152,6 +178,7 @@ void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, s
                                 return;
                         }
                         w->sent++;
+                        w->sent_at_usec = mono_usec();
                         if (w->client)
                                 sd_event_source_set_time_relative(w->client->timer, WAIT_TIMEOUT_USEC);
                         return;
@@ -162,6 +189,7 @@ void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, s
                 json_object_object_add(o, "bad", json_object_new_int64((int64_t)w->bad));
                 json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)seq));
                 json_object_object_add(o, "app_state", json_object_new_int64(app));
+                add_rtt(o, w);
                 wait_finish(w, o);
                 return;
         case HV_WAIT_SHUTDOWN:
@@ -327,7 +355,15 @@ static void handle(struct hv_client *cl, struct json_object *req) {
                         return;
                 }
                 c->wait = (struct hv_wait){ .count = (unsigned long)n };
+                /* Bounded: percentiles from the first 100,000 round trips of a series. */
+                c->wait.cap_rtt = MIN((size_t)n, (size_t)100000);
+                c->wait.rtt_us = malloc(c->wait.cap_rtt * sizeof *c->wait.rtt_us);
+                if (!c->wait.rtt_us)
+                        c->wait.cap_rtt = 0;
+                c->wait.sent_at_usec = mono_usec();
                 if ((r = hv_send_heartbeat(c)) < 0) {
+                        free(c->wait.rtt_us);
+                        c->wait.rtt_us = NULL;
                         reply_error(cl, "heartbeat: %s", strerror(-r));
                         return;
                 }

@@ -26,6 +26,10 @@ struct hv_wait {
         uint64_t deadline_usec;
         /* heartbeat series */
         unsigned long count, sent, answered, bad;
+        /* Round trips of a heartbeat series, for the benchmark's percentiles. */
+        uint64_t sent_at_usec;
+        uint32_t *rtt_us;
+        size_t n_rtt, cap_rtt;
         uint32_t app_state;
         enum host_kvp_op kvp_op;
 };
