@@ -39,6 +39,7 @@ pass_step "kvp both ways"
 
 out=$(host --json heartbeat g1) || fail "heartbeat: $out"
 assert_eq "true" "$(jget alive <<<"$out")" "heartbeat alive"
+assert_eq "healthy" "$(jget state <<<"$out")" "application state (heartbeat 3.1)"
 host --json time g1 >/dev/null || fail "time sample not acknowledged"
 out=$(host --json shutdown g1 --reboot --reason "kernel update") || fail "shutdown: $out"
 assert_eq "accepted" "$(jget results.0.outcome <<<"$out")" "shutdown acknowledged"

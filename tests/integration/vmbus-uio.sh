@@ -37,7 +37,7 @@ $(run_pvicd_cmd) --transport=vmbus --vmbus-mode=uio --root "$G" --virtual-clock 
 PVICD=$!
 track_pid $PVICD
 wait_for 20 all_negotiated || fail "the four ICs did not negotiate"
-assert_eq "3.0 3.0 3.2 4.0 4.0" \
+assert_eq "3.0 3.1 3.2 4.0 4.0" \
   "$(chan heartbeat framework) $(chan heartbeat version) $(chan shutdown version) $(chan timesync version) $(chan kvp version)" \
   "negotiated versions (framework; heartbeat, shutdown, timesync, kvp)"
 [ "$(ctl '{"op":"guests"}' | jget guests.0.kvp_relay.open)" = false ] || fail "uio mode must not open the relay"

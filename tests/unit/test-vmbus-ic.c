@@ -165,12 +165,12 @@ static void assert_no_match(size_t len) {
 }
 
 START_TEST(test_negotiate_no_match) {
-        static const uint16_t hb31[1][2] = { { 3, 1 } };
+        static const uint16_t hb_unknown[1][2] = { { 3, 2 } };
         static const uint16_t hb30[1][2] = { { 3, 0 } };
         static const uint16_t fw2[1][2] = { { 2, 0 } };
         size_t len;
 
-        len = make_negotiate(host_fw, 2, hb31, 1);      /* service unknown to us */
+        len = make_negotiate(host_fw, 2, hb_unknown, 1);      /* service unknown to us */
         assert_no_match(len);
         len = make_negotiate(fw2, 1, hb30, 1);          /* framework unknown */
         assert_no_match(len);

@@ -133,9 +133,11 @@ ssize_t vmbus_ic_request_encode(uint8_t *buf, size_t bufsize, const struct vmbus
         return (ssize_t)(VMBUS_IC_HDR_SIZE + body_len);
 }
 
-/* Linux's lists (§3.3), newest first: the first one the host also offers wins. */
+/* Linux's lists (§3.3), newest first: the first one the host also offers wins.
+ * Heartbeat adds 3.1, which Linux leaves out: it carries the application state, and the
+ * point of answering from user space is to say whether the guest is healthy. */
 static const struct vmbus_ic_version util_fw[] = { { 3, 0 }, { 1, 0 } };
-static const struct vmbus_ic_version heartbeat_msg[] = { { 3, 0 }, { 1, 0 } };
+static const struct vmbus_ic_version heartbeat_msg[] = { { 3, 1 }, { 3, 0 }, { 1, 0 } };
 static const struct vmbus_ic_version shutdown_msg[] = { { 3, 2 }, { 3, 1 }, { 3, 0 }, { 1, 0 } };
 static const struct vmbus_ic_version timesync_msg[] = { { 4, 0 }, { 3, 0 }, { 1, 0 } };
 static const struct vmbus_ic_version kvp_msg[] = { { 4, 0 }, { 3, 0 }, { 1, 0 } };

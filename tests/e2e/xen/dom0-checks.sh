@@ -1,0 +1,156 @@
+#!/bin/sh
+# The checks, run in dom0 for one guest type: checks.sh TYPE DISK
+# Prints "E2E PASS|FAIL|INFRA <type> <check> :: <detail>" lines (run.sh counts them) and
+# "E2E TIME <type> <step> <seconds>" lines. Every wait is bounded.
+# The guest is driven through KVP (see guest/pvic-e2e-agent): dom0 writes
+# vm-data/pvic/kvp/e2e-cmd = "<seq> <verb>", the guest answers in data/pvic/kvp/e2e-ack.
+T=$1; DISK=$2; NAME=pvic-$T; S=/run/xenstored/socket; IP=192.0.2.13; EXTRA=192.0.2.77
+. /etc/guest-expect
+CON=/var/log/xen/console/guest-$NAME.log
+up() { cut -d' ' -f1 /proc/uptime; }
+since() { awk "BEGIN{printf \"%.2f\", $(up)-$1}"; }
+# wall clock with sub-second precision (busybox date has no %N; adjtimex reports ns or us)
+wall() { adjtimex | awk '/time.tv_sec/{s=$2} /time.tv_usec/{u=$2} END{if(u>=1000000)printf "%d.%09d\n",s,u; else printf "%d.%06d\n",s,u}'; }
+pass() { echo "E2E PASS $T $1 :: $2"; }
+fail() { echo "E2E FAIL $T $1 :: $2"; }
+infra() { echo "E2E INFRA $T $1 :: $2"; }
+chk() { if [ "$2" = 0 ]; then pass "$1" "$3"; else fail "$1" "$3"; fi; }   # name rc detail
+rd() { xenstore-read "/local/domain/$ID/$1" 2>/dev/null; }
+# wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds
+wait_for() { local end; end=$(awk "BEGIN{print $(up)+$1}"); shift
+  while ! "$@"; do awk "BEGIN{exit !($(up) > $end)}" && return 1; sleep 0.1; done; }
+has_key() { rd "$1" >/dev/null; }
+key_is() { [ "$(rd "$1")" = "$2" ]; }
+vif_has() { xenstore-ls "/local/domain/$ID/attr/vif/0/ipv4" 2>/dev/null | grep -q "\"$1\""; }
+vif_lacks() { ! vif_has "$1"; }
+gone() { ! xl list "$1" >/dev/null 2>&1; }
+
+SEQ=0
+# cmd VERB: ask the guest agent, wait for its answer (30 s); the answer's text in $ACK
+cmd() { SEQ=$((SEQ+1)); xenstore-write "/local/domain/$ID/vm-data/pvic/kvp/e2e-cmd" "$SEQ $1"
+  if wait_for 30 sh -c "xenstore-read /local/domain/$ID/data/pvic/kvp/e2e-ack 2>/dev/null | grep -q '^$SEQ '"; then
+    ACK=$(rd data/pvic/kvp/e2e-ack); ACK=${ACK#* }; return 0; fi
+  ACK="(no answer)"; return 1; }
+
+create() {
+  sed "s|@TYPE@|$T|g; s|@DISK@|$DISK|g" /etc/xen/domU.cfg.in > /etc/xen/$NAME.cfg
+  [ $T = pvh ] && echo 'cpuid = "host,rdtscp=0"' >> /etc/xen/$NAME.cfg   # Linux PVH hangs on rdtscp under TCG
+  : > "$CON"
+  t0=$(up); timeout 120 xl create /etc/xen/$NAME.cfg || return 1
+  ID=$(xl domid $NAME) || return 1
+  echo "E2E TIME $T xl-create $(since $t0)"
+  # up = pvicd published its version; 300 s bound for a systemd boot under TCG
+  if wait_for 300 has_key attr/PVAddons/MajorVersion; then echo "E2E TIME $T boot-to-pvicd $(since $t0)"; return 0; fi
+  # Did the guest's systemd come up at all? If not, this is not pvicd's failure.
+  grep -q 'systemd\[1\]\|Welcome to' "$CON" && { BOOTED_NO_PVICD=1; return 0; }
+  return 1
+}
+BOOTED_NO_PVICD=0
+if ! create; then
+  echo "E2E-DOM0 $T: guest did not come up, retrying once"; tail -c 3000 "$CON" | tr -d '\r'
+  xl destroy $NAME 2>/dev/null; sleep 2
+  create || { infra "create-and-boot" "xl create or guest boot failed twice"; xl destroy $NAME 2>/dev/null; exit 0; }
+fi
+if [ $BOOTED_NO_PVICD = 1 ]; then
+  fail "pvicd-started" "guest systemd booted but attr/PVAddons never appeared in 300 s"
+  xl destroy $NAME; exit 0
+fi
+pass "pvicd-started" "domid $ID"
+
+# ---- standard keys ----
+v=""; bad=0
+for k in MajorVersion MinorVersion MicroVersion BuildVersion; do
+  x=$(rd attr/PVAddons/$k); v="$v $k=$x"; case $x in ''|*[!0-9]*) bad=1;; esac
+done
+chk "pvaddons-versions-integers" $bad "$v"
+MAJ=${EXP_VERSION_ID%%.*}; MIN=0; case $EXP_VERSION_ID in *.*) MIN=${EXP_VERSION_ID#*.}; MIN=${MIN%%.*};; esac
+for kv in "os_name=$EXP_PRETTY" "os_distro=$EXP_ID" "os_majorver=${MAJ:-0}" "os_minorver=$MIN" "os_uname=$KVER"; do
+  k=${kv%%=*}; want=${kv#*=}; got=$(rd data/$k); [ "$got" = "$want" ]; chk "data-$k" $? "got '$got' want '$want'"
+done
+wait_for 60 key_is attr/vif/0/ipv4/0 $IP; chk "vif0-ipv4-0" $? "attr/vif/0/ipv4/0='$(rd attr/vif/0/ipv4/0)' want $IP"
+
+# ---- KVP both ways (the guest agent proves it is up by setting e2e-guest-key) ----
+wait_for 120 key_is data/pvic/kvp/e2e-guest-key guest-says-hello
+chk "kvp-guest-to-host-xenstore" $? "data/pvic/kvp/e2e-guest-key='$(rd data/pvic/kvp/e2e-guest-key)'"
+g=$(timeout 20 pvic-host --xen $S kvp get $ID e2e-guest-key --pool 1 2>&1)
+echo "$g" | grep -q 'guest-says-hello'; chk "kvp-guest-to-host-pvic-host" $? "$(echo $g | head -c 200)"
+HV="host-value-$T-$(date +%s)"
+xenstore-write /local/domain/$ID/vm-data/pvic/kvp/e2e-host-key "$HV"
+cmd kvpget; [ "$ACK" = "$HV" ]; chk "kvp-host-to-guest-pvicctl" $? "guest's pvicctl kvp get --pool 0 said '$ACK', want '$HV'"
+
+# ---- address changes reach xenstore within 1 s ----
+# latency = dom0 wall clock when the key is seen - guest wall clock right after "ip addr"
+# (both clocks come from Xen's wallclock; neither runs NTP)
+latency_check() { # name verb waitfn
+  t0=$(up); SEQ1=$((SEQ+1))
+  xenstore-write /local/domain/$ID/vm-data/pvic/kvp/e2e-cmd "$SEQ1 $2"; SEQ=$SEQ1
+  if wait_for 10 $3 $EXTRA; then seen=$(wall); dt=$(since $t0)
+    wait_for 30 sh -c "xenstore-read /local/domain/$ID/data/pvic/kvp/e2e-ack | grep -q '^$SEQ1 '"
+    g=$(rd data/pvic/kvp/e2e-ack); g=${g#* }
+    lat=$(awk "BEGIN{printf \"%.3f\", $seen - $g}" 2>/dev/null)
+    awk "BEGIN{exit !($lat <= 1.0 && $lat > -0.5)}"
+    chk "$1" $? "guest change -> dom0 xenstore ${lat}s (command -> seen ${dt}s)"
+  else fail "$1" "not seen in 10 s; attr/vif/0: $(xenstore-ls /local/domain/$ID/attr/vif/0 2>&1 | tr '\n' ' ')"; fi
+}
+latency_check "address-added-within-1s" addip vif_has
+latency_check "address-removed-within-1s" delip vif_lacks
+
+# ---- pvic-host: info, heartbeat ----
+info_check() { # name
+  j=$(timeout 20 pvic-host --xen $S info $ID --json 2>&1); rc=$?
+  echo "E2E-INFO $T $j" | head -c 3000; echo
+  miss=""
+  for w in "\"$EXP_PRETTY\"" "\"$EXP_ID\"" "\"$IP\"" "\"$KVER\""; do echo "$j" | grep -qF "$w" || miss="$miss $w"; done
+  [ $rc = 0 ] && [ -z "$miss" ]; chk "$1" $? "rc=$rc missing:${miss:- none}"
+}
+info_check "pvic-host-info-json"
+hb=$(timeout 20 pvic-host --xen $S heartbeat $ID --json 2>&1); rc=$?
+echo "$hb" | grep -q '"alive": *true'; r2=$?; [ $rc = 0 ] && [ $r2 = 0 ]; chk "pvic-host-heartbeat" $? "rc=$rc $hb"
+
+# ---- xl save + xl restore: pvicd republishes on the restored domain ----
+mkdir -p /var/lib/xen/save; mountpoint -q /var/lib/xen/save || mount -t tmpfs -o size=600M tmpfs /var/lib/xen/save
+t0=$(up); timeout 180 xl save $NAME /var/lib/xen/save/$NAME; rc=$?
+echo "E2E TIME $T xl-save $(since $t0)"
+if [ $rc != 0 ]; then infra "xl-save" "rc=$rc (nested Xen under TCG?)"; xl destroy $NAME 2>/dev/null
+else
+  OLD=$ID; t0=$(up); timeout 180 xl restore /var/lib/xen/save/$NAME; rc=$?
+  rm -f /var/lib/xen/save/$NAME
+  ID=$(xl domid $NAME 2>/dev/null)
+  if [ $rc != 0 ] || [ -z "$ID" ]; then infra "xl-restore" "rc=$rc"
+  else
+    echo "E2E TIME $T xl-restore $(since $t0) (domid $OLD -> $ID)"
+    wait_for 60 has_key attr/PVAddons/MajorVersion; chk "restore-republish-pvaddons" $? "domid $ID after $(since $t0)s"
+    got=$(rd data/os_name); [ "$got" = "$EXP_PRETTY" ]; chk "restore-republish-os" $? "data/os_name='$got'"
+    wait_for 60 key_is attr/vif/0/ipv4/0 $IP; chk "restore-republish-vif" $? "attr/vif/0/ipv4/0='$(rd attr/vif/0/ipv4/0)'"
+    wait_for 30 key_is data/pvic/kvp/e2e-guest-key guest-says-hello
+    chk "restore-republish-kvp" $? "data/pvic/kvp/e2e-guest-key='$(rd data/pvic/kvp/e2e-guest-key)'"
+    hb=$(timeout 20 pvic-host --xen $S heartbeat $ID --json 2>&1); echo "$hb" | grep -q '"alive": *true'
+    chk "restore-heartbeat" $? "$hb"
+    info_check "restore-pvic-host-info-json"
+  fi
+fi
+
+# ---- shutdown: PV via the kernel's path (xl shutdown), PVH orchestrated via pvic-host ----
+if [ -n "$ID" ] && ! gone $ID; then
+ if [ $T = pv ]; then
+  t0=$(up); timeout 120 xl shutdown -w $ID; rc=$?
+  echo "E2E TIME $T xl-shutdown $(since $t0)"
+  wait_for 30 gone $ID; g=$?
+  [ $rc = 0 ] && [ $g = 0 ]; chk "xl-shutdown-clean" $? "rc=$rc domain gone=$([ $g = 0 ] && echo yes || echo no)"
+  grep -q "reboot: Power down" "$CON"; chk "xl-shutdown-guest-powered-off" $? "guest kernel printed 'reboot: Power down'"
+  grep -q "toolstack requested 'poweroff'" "$CON"
+  chk "xl-shutdown-pvicd-logged" $? "$(grep -a 'pvicd' "$CON" | grep -i 'shutdown\|toolstack\|stopp' | tail -3 | tr -d '\r' | tr '\n' '|')"
+ else
+  t0=$(up); o=$(timeout 200 pvic-host --xen $S --json shutdown $ID --reason e2e-test --timeout 120 2>&1); rc=$?
+  echo "E2E TIME $T pvic-host-shutdown $(since $t0)"
+  echo "E2E-SHUTDOWN $T $o"
+  wait_for 60 gone $ID; g=$?
+  echo "$o" | grep -q '"outcome": *"done:'; d=$?
+  [ $rc = 0 ] && [ $d = 0 ] && [ $g = 0 ]; chk "pvic-host-shutdown" $? "rc=$rc domain gone=$([ $g = 0 ] && echo yes || echo no) $o"
+  # through the guest's real logind: pvicd's outcome says so, or logind's own log line does
+  { echo "$o" | grep -q 'done:logind' || grep -q 'System is powering down' "$CON"; }
+  chk "pvic-host-shutdown-via-logind" $? "$(grep -a -m2 'logind\|powering down' "$CON" | tr -d '\r' | tr '\n' '|')"
+ fi
+fi
+gone $NAME || xl destroy $NAME 2>/dev/null
+echo "E2E-DOM0 $T done"

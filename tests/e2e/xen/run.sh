@@ -1,0 +1,54 @@
+#!/bin/bash
+# pvic's Xen end-to-end test (make check-e2e): a real Xen 4.17 host (Debian packages) in
+# QEMU TCG, pvicd as a systemd service in a PV and a PVH Debian guest, checked from dom0.
+# Exit: 0 all passed; 1 a pvicd check failed; 2 infrastructure failure (build, QEMU, Xen,
+# domain creation) with no pvicd failure. Logs: build-e2e/logs/<time>/ (latest: logs/last).
+# Env: PVIC_E2E_TYPES=pv,pvh  PVIC_E2E_TIMEOUT=900 (one QEMU run, seconds)
+#      PVIC_E2E_CACHE=/var/cache/pvic-e2e  PVIC_E2E_OUT=<repo>/build-e2e
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+TYPES=${PVIC_E2E_TYPES:-pv,pvh}; TMO=${PVIC_E2E_TIMEOUT:-900}
+L=$OUT/logs/$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$L"; ln -sfn "$L" "$OUT/logs/last"
+I=$OUT/img
+tstart=$(date +%s)
+say() { echo "e2e: $*"; }
+
+[ -x "$TOP/build/pvicd" ] || { say "build/pvicd missing: run make all first"; exit 2; }
+command -v qemu-system-x86_64 >/dev/null && command -v debootstrap >/dev/null && command -v mkfs.ext4 >/dev/null \
+  || { say "needs qemu-system-x86, debootstrap, e2fsprogs, cpio (apt-get install -y --no-install-recommends qemu-system-x86 debootstrap cpio)"; exit 2; }
+# ---- images (downloads and the debootstrap base are cached in $CACHE) ----
+for step in fetch-debs build-rootfs-base build-guest-image build-dom0; do
+  t=$(date +%s)
+  "$HERE/$step.sh" > "$L/$step.log" 2>&1 || { say "$step failed (infrastructure), see $L/$step.log"; tail -5 "$L/$step.log"; exit 2; }
+  say "$step: $(( $(date +%s) - t ))s"
+done
+
+# ---- one QEMU run; a second one only if the emulated host itself failed ----
+boot() { # log
+  # QEMU multiboot modules: "file args,file args"; a comma inside args is written ",,"
+  timeout -k 10 "$TMO" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 3072 -smp 2 \
+    -display none -monitor none -serial "file:$1" -no-reboot -nodefaults \
+    -kernel "$I/xen" \
+    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_mem=1200M,max:1200M dom0_max_vcpus=2 smap=0 smep=0" \
+    -initrd "$I/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init e2e_types=${TYPES//,/,,},$I/dom0.cpio.gz" \
+    -drive "file=$I/guest.img,if=virtio,format=raw,snapshot=on" \
+    -drive "file=$I/guest.img,if=virtio,format=raw,snapshot=on" </dev/null
+}
+for try in 1 2; do
+  LOG=$L/serial-$try.log; t=$(date +%s)
+  boot "$LOG"; rc=$?
+  say "QEMU run $try: rc=$rc, $(( $(date +%s) - t ))s, serial log $LOG"
+  grep -q "E2E-DOM0 xenstored and xenconsoled up" "$LOG" && break
+  say "the emulated Xen host did not come up$([ $try = 1 ] && echo ', retrying once')"
+done
+tr -d '\r' < "$LOG" | awk -v d="$L" '/^E2E-CONSOLE-BEGIN /{f=d"/"$2; next} /^E2E-CONSOLE-END/{f=""; next} f{print > f}'
+
+grep -E '^E2E (PASS|FAIL|INFRA|TIME)' "$LOG" | tr -d '\r'
+P=$(grep -c '^E2E PASS' "$LOG"); F=$(grep -c '^E2E FAIL' "$LOG"); N=$(grep -c '^E2E INFRA' "$LOG")
+grep -q '^E2E DONE' "$LOG" || { say "dom0 never finished (QEMU rc=$rc: timeout or crash)"; N=$((N+1)); }
+for T in ${TYPES//,/ }; do grep -q "^E2E-DOM0 $T done" "$LOG" || { say "no result for the $T guest"; N=$((N+1)); }; done
+say "logs in $L (guest consoles: $L/guest-*.log), total $(( $(date +%s) - tstart ))s"
+echo "$P passed, $F failed, $N infrastructure failures"
+[ "$F" -gt 0 ] && exit 1
+[ "$N" -gt 0 ] && exit 2
+exit 0
