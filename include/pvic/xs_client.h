@@ -45,7 +45,8 @@ bool xs_client_is_connected(const struct xs_client *c);
 /* True when talking to the kernel device (payloads are capped at 4080 there). */
 bool xs_client_is_device(const struct xs_client *c);
 
-/* Requests. `path` may be relative (resolved against the domain's home by xenstored).
+/* Requests. `path` may be relative (resolved against the domain's home by xenstored);
+ * cb may be NULL for a request whose answer nobody needs.
  * Each returns 0 when queued (the callback will run exactly once), or a negative errno
  * (-ENOTCONN, -ENOBUFS, -E2BIG) with no callback. */
 int xs_request(struct xs_client *c, uint32_t type, uint32_t tx_id, const void *payload, size_t len,

@@ -34,3 +34,13 @@ xenstore-write /local/domain/2/unique-domain-id "$(cat /proc/sys/kernel/random/u
 wait_for 5 xenstore-read /local/domain/2/data/os_distro || fail "resume not noticed with events before OK"
 stop_guest
 pass_step "initial watch events before the OK"
+
+# libxl's layout: control/ is read-only for the guest; the balloon advertisement is
+# refused (EACCES), logged once, and everything else still published.
+mkdir -p "$TEST_TMPDIR/root/sys/devices/system/xen_memory/xen_memory0"
+run_guest --libxl
+wait_for 10 xenstore-read /local/domain/2/data/updated || fail "no publish under libxl"
+wait_for 5 grep -q "feature-balloon is not writable here" "$TEST_TMPDIR/pvicd.log" || fail "EACCES not reported"
+if xenstore-read /local/domain/2/control/feature-balloon >/dev/null 2>&1; then fail "feature-balloon written under libxl"; fi
+stop_guest
+pass_step "libxl: balloon advertisement refused cleanly"

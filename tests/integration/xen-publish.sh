@@ -16,6 +16,7 @@ ID=PvicLinux
 VERSION_ID="7.3"
 OS
 printf 'MemTotal:        4026540 kB\nMemFree:          100000 kB\nMemAvailable:    3120332 kB\n' > "$root/proc/meminfo"
+mkdir -p "$root/sys/devices/system/xen_memory/xen_memory0" # the balloon driver is there
 
 start_xen_hostsim "$sim" 5
 export XENSTORED_PATH=$sim/host.sock
@@ -43,6 +44,8 @@ done
 # The guest owns what it wrote (permissions as xenstored gives them).
 perms=$(xenstore-ls -p $h/data | grep '^os_name' | grep -o '([a-z0-9, ]*)$')
 [[ "$perms" == *"n5"* ]] || fail "data/os_name should be owned by domain 5, perms: [$perms]"
+wait_for 5 xenstore-read $h/control/feature-balloon || fail "feature-balloon not advertised with a balloon driver"
+assert_eq "1" "$(xenstore-read $h/control/feature-balloon)" "control/feature-balloon"
 pass_step "startup keys published"
 
 # Idle: nothing is rewritten when nothing changed.
@@ -54,6 +57,8 @@ assert_eq "$before" "$(xenstore-read $h/data/updated)" "data/updated rewritten w
 xenstore-rm $h/data/os_name
 xenstore-write $h/unique-domain-id "$(cat /proc/sys/kernel/random/uuid)"
 wait_for 5 xenstore-read $h/data/os_name || fail "no republish after unique-domain-id changed"
+wait_for 5 xenstore-read $h/control/feature-poweroff || fail "feature-poweroff not re-advertised after resume"
+assert_eq "1" "$(xenstore-read $h/control/feature-reboot)" "feature-reboot re-advertised"
 grep -q "identity changed" "$TEST_TMPDIR/pvicd.log" || fail "the resume was not logged"
 pass_step "republished after unique-domain-id changed"
 

@@ -45,6 +45,7 @@ struct xen_backend {
 
         struct xen_kvp kvp;
         struct xen_control control;
+        bool balloon_refused; /* libxl: control/ is not ours to write (spec §3.2) */
 };
 
 static void publish(struct xen_backend *b);
@@ -172,6 +173,41 @@ static void publish(struct xen_backend *b) {
         log_debug("xen: publishing %zu changes", n_ops);
 }
 
+static void on_balloon_written(struct xs_client *c, const struct xs_reply *r, void *userdata) {
+        struct xen_backend *b = userdata;
+        if (r->error == EACCES) {
+                /* Expected under libxl; xen-guest-agent stops retrying too. */
+                log_info("xen: control/feature-balloon is not writable here (libxl); not advertised");
+                b->balloon_refused = true;
+        } else if (r->error && r->error != ECONNRESET && r->error != ECANCELED)
+                log_warning_errno(r->error, "xen: cannot advertise the balloon driver: %m");
+}
+
+/* squeezed and XenCenter look for the key's presence; only true when the guest kernel
+ * has the balloon driver (spec §6). Outside the main transaction: EACCES is normal. */
+static void advertise_balloon(struct xen_backend *b) {
+        _cleanup_free_ char *p = root_path(b->d->config.root, "/sys/devices/system/xen_memory/xen_memory0");
+        if (!p || b->balloon_refused || access(p, F_OK) < 0)
+                return;
+        xs_write(b->xs, 0, "control/feature-balloon", "1", on_balloon_written, b);
+}
+
+static void on_feature_read(struct xs_client *c, const struct xs_reply *r, void *userdata) {
+        const char *key = userdata;
+        if (r->error == ECONNRESET || r->error == ECANCELED || (!r->error && r->len > 0))
+                return;
+        /* Gone after a migration (guest keys are not carried over) and the kernel writes
+         * them only at boot: say again what the kernel always handles (spec §4.3). */
+        log_info("xen: %s missing after resume; advertising it again", key);
+        xs_write(c, 0, key, "1", NULL, NULL);
+}
+
+static void readvertise_features(struct xen_backend *b) {
+        static const char *const keys[] = { "control/feature-poweroff", "control/feature-reboot" };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                xs_read(b->xs, keys[i], on_feature_read, (void *)keys[i]);
+}
+
 static void identity_reply(struct xs_client *c, const struct xs_reply *r, void *userdata,
                            char *dst, size_t dstlen, struct xen_backend *b) {
         /* ENOENT is normal: libxl writes no unique-domain-id. */
@@ -193,6 +229,8 @@ static void identity_reply(struct xs_client *c, const struct xs_reply *r, void *
                 shadow_reset(b);
                 publish(b);
                 xen_kvp_republish(&b->kvp);
+                advertise_balloon(b);
+                readvertise_features(b);
                 pvicd_resumed(b->d);
         }
         snprintf(b->identity, sizeof b->identity, "%s", id);
@@ -235,6 +273,7 @@ static void on_state(struct xs_client *c, bool connected, void *userdata) {
         pvicd_set_status(b->d, "xen: connected, publishing");
         publish(b);
         xen_kvp_republish(&b->kvp);
+        advertise_balloon(b);
 }
 
 static void on_host_kvp_event(struct xs_client *c, const char *path, const char *token, void *userdata) {

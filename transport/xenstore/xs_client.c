@@ -142,7 +142,8 @@ static void fail_all_pending(struct xs_client *c, int error) {
         while (p) {
                 struct xs_pending *next = p->next;
                 struct xs_reply r = { .error = error, .type = p->type };
-                p->cb(c, &r, p->userdata);
+                if (p->cb)
+                        p->cb(c, &r, p->userdata);
                 free(p);
                 p = next;
         }
@@ -316,7 +317,8 @@ static bool dispatch_message(struct xs_client *c, const struct xs_header *h, con
         if (h->type == XS_ERROR)
                 r.error = xs_error_parse(payload, h->len);
         update_timeout_timer(c);
-        p->cb(c, &r, p->userdata);
+        if (p->cb)
+                p->cb(c, &r, p->userdata);
         free(p);
         return c->connected;
 }
@@ -383,7 +385,8 @@ static void handle_output(struct xs_client *c) {
                                 struct xs_pending *p = pending_take(c, h.req_id);
                                 if (p) {
                                         struct xs_reply r = { .error = err, .type = p->type };
-                                        p->cb(c, &r, p->userdata);
+                                        if (p->cb)
+                                                p->cb(c, &r, p->userdata);
                                         free(p);
                                 }
                                 if (!c->connected)

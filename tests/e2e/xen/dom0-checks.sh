@@ -45,15 +45,16 @@ create() {
   grep -q 'systemd\[1\]\|Welcome to' "$CON" && { BOOTED_NO_PVICD=1; return 0; }
   return 1
 }
+finish() { echo "E2E-DOM0 $T done"; exit 0; }
 BOOTED_NO_PVICD=0
 if ! create; then
   echo "E2E-DOM0 $T: guest did not come up, retrying once"; tail -c 3000 "$CON" | tr -d '\r'
   xl destroy $NAME 2>/dev/null; sleep 2
-  create || { infra "create-and-boot" "xl create or guest boot failed twice"; xl destroy $NAME 2>/dev/null; exit 0; }
+  create || { infra "create-and-boot" "xl create or guest boot failed twice"; xl destroy $NAME 2>/dev/null; finish; }
 fi
 if [ $BOOTED_NO_PVICD = 1 ]; then
   fail "pvicd-started" "guest systemd booted but attr/PVAddons never appeared in 300 s"
-  xl destroy $NAME; exit 0
+  xl destroy $NAME; finish
 fi
 pass "pvicd-started" "domid $ID"
 
@@ -153,4 +154,4 @@ if [ -n "$ID" ] && ! gone $ID; then
  fi
 fi
 gone $NAME || xl destroy $NAME 2>/dev/null
-echo "E2E-DOM0 $T done"
+finish
