@@ -86,6 +86,7 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         d->kvp_watch = kvp_watch_free(d->kvp_watch);
         d->kvp = kvp_store_free(d->kvp);
         d->watchdog_timer = sd_event_source_disable_unref(d->watchdog_timer);
+        d->mem_timer = sd_event_source_disable_unref(d->mem_timer);
         facts_os_done(&d->os);
         config_done(&d->config);
         sd_event_unref(d->event);
@@ -147,6 +148,26 @@ static void watch_hostname(struct pvicd *d) {
                 return;
         }
         sd_event_source_set_io_fd_own(d->hostname_watch, true);
+}
+
+/* Memory is the one fact the kernel gives no event for: look once a minute, tell the
+ * host only when it moved by more than 1 % of the total (spec §9 item 10). */
+#define MEM_CHECK_USEC (60u * 1000000u)
+static int on_mem_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct pvicd *d = userdata;
+        struct pvic_mem_facts m;
+        if (facts_mem_collect(&m, d->config.root) >= 0) {
+                uint64_t delta = m.available_kib > d->mem.available_kib ? m.available_kib - d->mem.available_kib
+                                                                       : d->mem.available_kib - m.available_kib;
+                if (m.total_kib != d->mem.total_kib || delta * 100 > m.total_kib) {
+                        d->mem = m;
+                        if (d->backend && d->backend_state && d->backend->facts_changed)
+                                d->backend->facts_changed(d->backend_state);
+                }
+        }
+        sd_event_source_set_time(s, usec + MEM_CHECK_USEC);
+        sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
 }
 
 /* The services answer the host; one that cannot start leaves a logged gap, not a dead
@@ -231,6 +252,10 @@ int pvicd_start(struct pvicd *d, const struct pvic_backend_ops *backend) {
         r = facts_mem_collect(&d->mem, d->config.root);
         if (r < 0)
                 log_debug_errno(r, "memory facts unavailable: %m");
+        /* Coarse accuracy lets the kernel batch this wakeup with others. */
+        else if (sd_event_add_time_relative(d->event, &d->mem_timer, CLOCK_MONOTONIC, MEM_CHECK_USEC, 5000000u,
+                                            on_mem_timer, d) < 0)
+                log_warning("memory facts will not be refreshed");
 
         _cleanup_free_ char *pools = root_path(d->config.root, "/var/lib/hyperv");
         if (!pools)

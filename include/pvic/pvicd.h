@@ -26,6 +26,7 @@ struct pvicd {
         const struct pvic_backend_ops *backend;
         void *backend_state;
         sd_event_source *watchdog_timer;
+        sd_event_source *mem_timer;
         char status[256];
 
         /* The local API (daemon/bus.c). */
