@@ -2,7 +2,8 @@
 # Xen vif 0 (enX0, a veth whose peer sits in $P) under bridge xenbr0 with 192.0.2.10/24
 # and 2001:db8::10/64; vif 1 (enX1) with 203.0.113.7/24 and a macvlan mv0 holding
 # 198.51.100.5/24; a decoy veth named eth1 and a docker-like bridge of 200 veth pairs with
-# 10.99.x.y addresses; a fake sysfs under $root marks only enX0 and enX1 as vifs 0 and 1.
+# 10.99.x.y addresses; a fake sysfs under $root marks only enX0 and enX1 as vifs 0 and 1
+# (or as Hyper-V netvsc NICs with NET_FIXTURE_KIND=hyperv).
 # Needs G, P (namespace names) and root set; defines g() (ip -n $G).
 g() { ip -n "$G" "$@"; }
 net_fixture_create() {
@@ -50,11 +51,17 @@ net_fixture_create() {
   } > "$TEST_TMPDIR/batch"
   g -batch "$TEST_TMPDIR/batch"
 
-  # Fake sysfs: only enX0 and enX1 have a bus device, and they say Xen vif 0 and 1.
-  root=$TEST_TMPDIR/root
+  # Fake sysfs: only enX0 and enX1 have a bus device: Xen vifs 0 and 1, or with
+  # NET_FIXTURE_KIND=hyperv, NICs driven by hv_netvsc.
+  root=${root:-$TEST_TMPDIR/root}
   for i in 0 1; do
     mkdir -p "$root/sys/class/net/enX$i/device"
-    echo vif > "$root/sys/class/net/enX$i/device/devtype"
-    echo device/vif/$i > "$root/sys/class/net/enX$i/device/nodename"
+    if [ "${NET_FIXTURE_KIND:-xen}" = hyperv ]; then
+      mkdir -p "$root/sys/bus/vmbus/drivers/hv_netvsc"
+      ln -sfn "$root/sys/bus/vmbus/drivers/hv_netvsc" "$root/sys/class/net/enX$i/device/driver"
+    else
+      echo vif > "$root/sys/class/net/enX$i/device/devtype"
+      echo device/vif/$i > "$root/sys/class/net/enX$i/device/nodename"
+    fi
   done
 }
