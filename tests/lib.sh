@@ -112,3 +112,20 @@ jget() {
 for k in sys.argv[1].split("."): o = o[int(k)] if isinstance(o, list) else o[k]
 print(json.dumps(o) if isinstance(o, (dict, list, bool)) else o)' "$1"
 }
+
+# hold_inhibitor WHAT WHO MODE: takes a logind inhibitor through logind's own Inhibit()
+# from a separate process (killed at the end of the test; HOLDER_PID), and waits until
+# it is held.
+hold_inhibitor() {
+  "$PY" - "$@" >>"$TEST_TMPDIR/holder.log" 2>&1 <<'PYEOF' &
+import sys, time, dbus
+what, who, mode = sys.argv[1:4]
+m = dbus.SystemBus().get_object('org.freedesktop.login1', '/org/freedesktop/login1')
+fd = m.Inhibit(what, who, 'test', mode, dbus_interface='org.freedesktop.login1.Manager')
+print('held', who, flush=True)
+time.sleep(1000)
+PYEOF
+  HOLDER_PID=$!
+  track_pid $HOLDER_PID
+  wait_for 10 grep -q "held $2" "$TEST_TMPDIR/holder.log" || fail "could not take inhibitor $2"
+}

@@ -56,19 +56,7 @@ assert_eq 0 "$(wc -l < "$TEST_TMPDIR/bogus.calls")" "an unsupported action makes
 pass_step "unsupported action refused without a call"
 
 # Inhibitors, held by a separate process through logind's own Inhibit().
-hold() { # WHAT WHO MODE: holds an inhibitor until killed; waits until logind lists it
-  "$PY" - "$@" >>"$TEST_TMPDIR/holder.log" 2>&1 <<'PY' &
-import sys, time, dbus
-what, who, mode = sys.argv[1:4]
-m = dbus.SystemBus().get_object('org.freedesktop.login1', '/org/freedesktop/login1')
-fd = m.Inhibit(what, who, 'test', mode, dbus_interface='org.freedesktop.login1.Manager')
-print('held', who, flush=True)
-time.sleep(1000)
-PY
-  holder=$!
-  track_pid $holder
-  wait_for 10 grep -q "held $2" "$TEST_TMPDIR/holder.log" || fail "could not take inhibitor $2"
-}
+hold() { hold_inhibitor "$@"; holder=$HOLDER_PID; }
 hold shutdown delayer delay
 hold sleep sleeper block
 run delay poweroff

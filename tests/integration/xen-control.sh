@@ -40,6 +40,15 @@ last=$(jget last_offset_ns <<<"$t")
 "$BIN/pvicctl" time | grep -q "Mode: *disciplining" || fail "human time output"
 pass_step "time exchange: guest +$((off / 1000000)) ms, pvicd corrected ($(jget history.0.action <<<"$t"))"
 
+# An application holds a block inhibitor: the host is told who, nothing is called.
+hold_inhibitor shutdown db-backup block
+rc=0; out=$(host --json shutdown 3 --reboot --timeout 30) || rc=$?
+assert_eq 1 "$rc" "pvic-host's exit status for a blocked shutdown"
+assert_eq "blocked-by-inhibitor:db-backup" "$(jget results.0.outcome <<<"$out")" "blocked shutdown outcome"
+grep -q Reboot "$TEST_TMPDIR/logind.calls" && fail "logind was called despite the inhibitor"
+kill "$HOLDER_PID"; wait "$HOLDER_PID" 2>/dev/null || true
+pass_step "a block inhibitor is reported to the host"
+
 out=$(host --json shutdown 3 --reboot --reason 'patch $(reboot) night' --timeout 30) || fail "shutdown failed: $out"
 assert_eq "done:logind" "$(jget results.0.outcome <<<"$out")" "shutdown outcome"
 n=$(grep -c "Reboot" "$TEST_TMPDIR/logind.calls" || true)
