@@ -80,6 +80,9 @@ static int method_time(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 json_object_array_add(h, ev);
         }
         json_object_object_add(o, "history", h);
+        if (st.mode == TSYNC_MODE_RELAY_KERNEL)
+                json_object_object_add(o, "note", json_object_new_string(
+                        "hv_utils keeps the clock (relay mode); chrony's `refclock PHC /dev/ptp_hyperv` gives NTP-grade time"));
         return reply_json(m, o);
 }
 

@@ -208,6 +208,9 @@ static int services_start(struct pvicd *d, const struct pvic_backend_ops *backen
                 log_error_errno(r, "time: cannot start: %m");
                 return 0;
         }
+        if (mode == TSYNC_MODE_RELAY_KERNEL)
+                log_notice("time: in relay mode the kernel's hv_utils keeps the clock; for NTP-grade time "
+                           "give chrony `refclock PHC /dev/ptp_hyperv`");
         r = resume_detector_new(d->clock, NSEC_PER_SEC, &d->resume);
         if (r < 0)
                 log_warning_errno(r, "time: no resume detection: %m");
