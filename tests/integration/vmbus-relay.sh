@@ -8,21 +8,7 @@
 SIM=$TEST_TMPDIR/hv
 G=$SIM/g1/root
 
-ctl() {
-  "$PY" - "$SIM/control.sock" "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(30)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-for req in sys.argv[2:]:
-    f.write(req + "\n"); f.flush()
-    print(f.readline().strip())
-PY
-}
-jget() { "$PY" -c 'import json,sys; o=json.load(sys.stdin)
-for k in sys.argv[1].split("."): o = o[int(k)] if isinstance(o, list) else o[k]
-print(json.dumps(o) if isinstance(o, (dict, list, bool)) else o)' "$1"; }
+ctl() { hv_ctl "$SIM/control.sock" "$@"; }
 guests() { ctl '{"op":"guests"}'; }
 relay_registered() { [ "$(guests | jget guests.0.kvp_relay.registered)" = true ]; }
 

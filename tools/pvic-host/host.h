@@ -33,3 +33,5 @@ int host_xen_open(struct host_backend *b, const char *socket_path);
 int host_hyperv_open(struct host_backend *b, const char *socket_path);
 
 json_object *host_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* {"guest", "pool", "key", "value"}: the answer of every kvp command; value NULL = deleted. */
+json_object *host_kv_json(const char *guest, unsigned pool, const char *key, const char *value);

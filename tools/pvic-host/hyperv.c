@@ -269,15 +269,6 @@ static int hv_info(void *state, const char *g, json_object **out) {
         return 0;
 }
 
-static json_object *kv_json(const char *g, unsigned pool, const char *key, const char *value) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "guest", json_object_new_string(g));
-        json_object_object_add(o, "pool", json_object_new_int((int)pool));
-        json_object_object_add(o, "key", json_object_new_string(key));
-        json_object_object_add(o, "value", value ? json_object_new_string(value) : NULL);
-        return o;
-}
-
 static int hv_kvp_get(void *state, const char *g, unsigned pool, const char *key, json_object **out) {
         /* GET is answered properly by pvicd (hv_kvp_daemon's relay returns ""); the
          * enumeration is what every host can rely on. */
@@ -289,7 +280,7 @@ static int hv_kvp_get(void *state, const char *g, unsigned pool, const char *key
                 *out = host_error("%s: no such key", key);
                 return -ENOENT;
         }
-        *out = kv_json(g, pool, key, v);
+        *out = host_kv_json(g, pool, key, v);
         json_object_put(items);
         return 0;
 }
@@ -301,7 +292,7 @@ static int hv_kvp_set(void *state, const char *g, const char *key, const char *v
         if (r < 0)
                 return fail_with(reply, r == -ENOENT ? -EIO : r, out, "kvp set");
         json_object_put(reply);
-        *out = kv_json(g, 0, key, value);
+        *out = host_kv_json(g, 0, key, value);
         return 0;
 }
 
@@ -312,7 +303,7 @@ static int hv_kvp_delete(void *state, const char *g, const char *key, json_objec
         if (r < 0)
                 return fail_with(reply, r, out, "kvp delete");
         json_object_put(reply);
-        *out = kv_json(g, 0, key, NULL);
+        *out = host_kv_json(g, 0, key, NULL);
         return 0;
 }
 

@@ -22,6 +22,15 @@ json_object *host_error(const char *fmt, ...) {
         return o;
 }
 
+json_object *host_kv_json(const char *g, unsigned pool, const char *key, const char *value) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "guest", json_object_new_string(g));
+        json_object_object_add(o, "pool", json_object_new_int((int)pool));
+        json_object_object_add(o, "key", json_object_new_string(key));
+        json_object_object_add(o, "value", value ? json_object_new_string(value) : NULL);
+        return o;
+}
+
 static void help(void) {
         printf("Usage: pvic-host (--xen SOCKET | --hyperv SOCKET) [--json] COMMAND [ARGS]\n"
                "Reads and drives guests running pvicd, from the host.\n\n"

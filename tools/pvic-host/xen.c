@@ -202,15 +202,6 @@ static int kvp_path(const char *g, unsigned pool, const char *key, char *buf, si
         return 0;
 }
 
-static json_object *kv_json(const char *g, unsigned pool, const char *key, const char *value) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "guest", json_object_new_string(g));
-        json_object_object_add(o, "pool", json_object_new_int((int)pool));
-        json_object_object_add(o, "key", json_object_new_string(key));
-        json_object_object_add(o, "value", value ? json_object_new_string(value) : NULL);
-        return o;
-}
-
 static int xen_kvp_get(void *state, const char *g, unsigned pool, const char *key, json_object **out) {
         struct xen_host *h = state;
         char path[2048];
@@ -223,7 +214,7 @@ static int xen_kvp_get(void *state, const char *g, unsigned pool, const char *ke
                 *out = host_error("%s: %s", key, r == -ENOENT ? "no such key" : strerror(-r));
                 return r;
         }
-        *out = kv_json(g, pool, key, v);
+        *out = host_kv_json(g, pool, key, v);
         free(v);
         return 0;
 }
@@ -239,7 +230,7 @@ static int xen_kvp_set(void *state, const char *g, const char *key, const char *
                 *out = host_error("cannot write %s: %s", key, strerror(-r));
                 return r;
         }
-        *out = kv_json(g, 0, key, value);
+        *out = host_kv_json(g, 0, key, value);
         return 0;
 }
 
@@ -254,7 +245,7 @@ static int xen_kvp_delete(void *state, const char *g, const char *key, json_obje
                 *out = host_error("cannot remove %s: %s", key, strerror(-r));
                 return r;
         }
-        *out = kv_json(g, 0, key, NULL);
+        *out = host_kv_json(g, 0, key, NULL);
         return 0;
 }
 

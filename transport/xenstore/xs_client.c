@@ -508,8 +508,8 @@ static int connect_now(struct xs_client *c) {
         return 0;
 }
 
-int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_state_fn state_cb,
-                  void *userdata) {
+/* What both constructors share: the object, its loop and the idle request timer. */
+static int client_alloc(struct xs_client **ret, sd_event *e, xs_state_fn state_cb, void *userdata) {
         struct xs_client *c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
@@ -517,11 +517,6 @@ int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_stat
         c->event = sd_event_ref(e);
         c->state_cb = state_cb;
         c->userdata = userdata;
-        c->path = strdup(path);
-        if (!c->path) {
-                xs_client_free(c);
-                return -ENOMEM;
-        }
         int r = sd_event_add_time(e, &c->timeout_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_request_timeout, c);
         if (r < 0) {
                 xs_client_free(c);
@@ -529,12 +524,23 @@ int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_stat
         }
         sd_event_source_set_enabled(c->timeout_timer, SD_EVENT_OFF);
         *ret = c;
+        return 0;
+}
+
+int xs_client_new(struct xs_client **ret, sd_event *e, const char *path, xs_state_fn state_cb,
+                  void *userdata) {
+        struct xs_client *c;
+        int r = client_alloc(&c, e, state_cb, userdata);
+        if (r < 0)
+                return r;
+        c->path = strdup(path);
         /* Connect from the loop so the caller's state callback sees a finished object. */
-        r = sd_event_add_time(e, &c->reconnect_timer, CLOCK_MONOTONIC, 0, 0, on_reconnect, c);
+        r = c->path ? sd_event_add_time(e, &c->reconnect_timer, CLOCK_MONOTONIC, 0, 0, on_reconnect, c) : -ENOMEM;
         if (r < 0) {
-                *ret = xs_client_free(c);
+                xs_client_free(c);
                 return r;
         }
+        *ret = c;
         return 0;
 }
 
@@ -552,18 +558,11 @@ static int adopt_fd(struct xs_client *c, int fd, bool is_device) {
 
 int xs_client_new_fd(struct xs_client **ret, sd_event *e, int fd, bool is_device, xs_state_fn state_cb,
                      void *userdata) {
-        struct xs_client *c = calloc(1, sizeof *c);
-        if (!c)
-                return -ENOMEM;
-        c->fd = -1;
-        c->event = sd_event_ref(e);
-        c->state_cb = state_cb;
-        c->userdata = userdata;
-        int r = sd_event_add_time(e, &c->timeout_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_request_timeout, c);
-        if (r >= 0) {
-                sd_event_source_set_enabled(c->timeout_timer, SD_EVENT_OFF);
-                r = adopt_fd(c, fd, is_device);
-        }
+        struct xs_client *c;
+        int r = client_alloc(&c, e, state_cb, userdata);
+        if (r < 0)
+                return r;
+        r = adopt_fd(c, fd, is_device);
         if (r < 0) {
                 xs_client_free(c);
                 return r;
