@@ -151,6 +151,9 @@ install: all
 	install -m 0644 tools/completion/pvicctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pvicctl
 	install -m 0644 tools/completion/pvic-host.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pvic-host
 	install -m 0644 systemd/io.pvic.Agent1.conf $(DESTDIR)$(DATADIR)/dbus-1/system.d/io.pvic.Agent1.conf
+	# Opt-in pieces an administrator copies into place: VMBus ICs to uio at boot, chrony feeding.
+	install -d $(DESTDIR)$(DATADIR)/pvic
+	install -m 0644 systemd/70-pvic-vmbus-uio.rules systemd/chrony-pvic.conf $(DESTDIR)$(DATADIR)/pvic/
 	for m in docs/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
 	for m in docs/*.1; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 
