@@ -40,7 +40,7 @@ CFLAGS      += -std=c17 $(WARN) $(SAN_FLAGS) -fPIE $(PKG_CFLAGS)
 LDFLAGS     += $(SAN_FLAGS) -pie
 
 # Library: every .c under the layer folders, except programs' main files.
-LIB_DIRS    := daemon transport transport/xenstore transport/vmbus kvp shutdown timesync
+LIB_DIRS    := daemon transport transport/xenstore transport/vmbus kvp shutdown timesync freeze
 LIB_SRC     := $(filter-out daemon/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB         := $(BUILD)/libpvic.a
