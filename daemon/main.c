@@ -8,6 +8,7 @@
 
 #include "manager.h"
 #include "pvic/detect.h"
+#include "pvic/freeze.h"
 #include "pvic/log.h"
 #include "pvic/vmbus_bind.h"
 
@@ -22,6 +23,7 @@ struct args {
         const char *virtual_clock;
         const char *vmbus_bind;
         bool vmbus_to_uio;
+        bool thaw_journal;
 };
 
 static void help(void) {
@@ -49,6 +51,8 @@ static void help(void) {
                "                                exit (ICS: heartbeat,shutdown,timesync,kvp or all;\n"
                "                                default heartbeat,shutdown,timesync)\n"
                "      --vmbus-unbind[=ICS]      give them back to hv_utils and exit\n"
+               "      --thaw-journal            thaw what an interrupted freeze left frozen and\n"
+               "                                exit (for ExecStopPost=)\n"
                "  -l, --log-level=LEVEL         err, warning, notice, info (default), debug\n"
                "  -h, --help                    show this help\n"
                "      --version                 show the version\n\n"
@@ -57,7 +61,7 @@ static void help(void) {
                PVIC_SYSCONFDIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE, ARG_VIRTUAL_CLOCK, ARG_VMBUS_BIND, ARG_VMBUS_UNBIND };
+enum { ARG_VERSION = 0x100, ARG_VMBUS_MODE, ARG_SIGNATURE, ARG_VIRTUAL_CLOCK, ARG_VMBUS_BIND, ARG_VMBUS_UNBIND, ARG_THAW_JOURNAL };
 
 static int parse_argv(int argc, char **argv, struct args *a) {
         static const struct option options[] = {
@@ -71,6 +75,7 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                 { "virtual-clock", optional_argument, NULL, ARG_VIRTUAL_CLOCK },
                 { "vmbus-bind", optional_argument, NULL, ARG_VMBUS_BIND },
                 { "vmbus-unbind", optional_argument, NULL, ARG_VMBUS_UNBIND },
+                { "thaw-journal", no_argument, NULL, ARG_THAW_JOURNAL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -91,6 +96,7 @@ static int parse_argv(int argc, char **argv, struct args *a) {
                         a->vmbus_bind = optarg ? optarg : "heartbeat,shutdown,timesync";
                         a->vmbus_to_uio = c == ARG_VMBUS_BIND;
                         break;
+                case ARG_THAW_JOURNAL: a->thaw_journal = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION:
                         printf("pvicd %d.%d.%d (build %d)\n", PVIC_VERSION_MAJOR, PVIC_VERSION_MINOR,
@@ -188,6 +194,9 @@ static const struct pvic_backend_ops *backend_for(enum pvic_transport t) {
 
 int main(int argc, char **argv) {
         struct args a = {};
+        /* The freeze's thaw guard: pvicd re-executed with a fixed argv (freeze/freeze-guard.c). */
+        if (argc > 1 && strcmp(argv[1], "--thaw-guard") == 0)
+                return freeze_guard_main(argc, argv) != 0 ? 1 : 0;
         log_set_ident("pvicd");
         int r = parse_argv(argc, argv, &a);
         if (r <= 0)
@@ -211,6 +220,15 @@ int main(int argc, char **argv) {
                 r = vmbus_bind(d->config.root, ics, a.vmbus_to_uio);
                 if (r >= 0)
                         log_info("vmbus: %d channel(s) moved", r);
+                goto out;
+        }
+
+        /* A freeze that outlived the pvicd that made it ends before anything else runs. */
+        r = freeze_recover(d->config.root);
+        if (r > 0)
+                log_notice("freeze: %d filesystem(s) left frozen by an earlier pvicd were thawed", r);
+        if (a.thaw_journal) {
+                r = r < 0 ? r : 0;
                 goto out;
         }
 

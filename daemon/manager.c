@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
@@ -100,6 +101,32 @@ static int on_clock_set(sd_event_source *s, int fd, uint32_t revents, void *user
         struct pvicd *d = userdata;
         if (resume_clock_set_fd_dispatch(fd) == 1 && d->resume)
                 resume_detector_dispatch(d->resume, d->tsync);
+        return 0;
+}
+
+/* Test hook, only with --virtual-clock (docs/timesync.md): SIGUSR1 steps the virtual clock
+ * underneath pvicd by $PVICD_VIRTUAL_CLOCK_STEP_MS (default +5000), as `date -s` by an
+ * administrator steps a real one, and reports it as the clock-set timerfd would. */
+static int on_virtual_step(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct pvicd *d = userdata;
+        const char *e = getenv("PVICD_VIRTUAL_CLOCK_STEP_MS");
+        long long ms = 5000;
+        char *end;
+
+        if (e) {
+                errno = 0;
+                ms = strtoll(e, &end, 10);
+                if (errno != 0 || end == e || *end || ms < -86400000LL || ms > 86400000LL) {
+                        log_warning("PVICD_VIRTUAL_CLOCK_STEP_MS='%s' is not milliseconds within a day; not stepping.", e);
+                        return 0;
+                }
+        }
+        int r = clock_step(d->clock, ms * NSEC_PER_MSEC);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot step the virtual clock: %m"), 0;
+        log_notice("Virtual clock stepped underneath pvicd by %+lld ms (SIGUSR1 test hook).", ms);
+        if (d->resume)
+                (void) resume_detector_dispatch(d->resume, d->tsync);
         return 0;
 }
 
@@ -222,6 +249,15 @@ static int services_start(struct pvicd *d, const struct pvic_backend_ops *backen
                 log_warning_errno(r, "time: cannot watch for clock changes: %m");
         } else
                 sd_event_source_set_io_fd_own(d->clock_set, true);
+        if (d->config.virtual_clock) {
+                sigset_t mask;
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGUSR1);
+                sigprocmask(SIG_BLOCK, &mask, NULL);
+                r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_virtual_step, d);
+                if (r < 0)
+                        log_warning_errno(r, "time: no SIGUSR1 virtual clock step: %m");
+        }
         return 0;
 }
 

@@ -46,3 +46,26 @@ void pvicd_resumed(struct pvicd *d) {
         if (d->tsync)
                 tsync_resume_detected(d->tsync);
 }
+
+/* The freeze service is created on first use: most guests never freeze, and a freeze
+ * must not depend on anything else having started. One per process, like the loop. */
+static struct freeze_service *freeze_for(struct pvicd *d) {
+        static struct freeze_service *freeze;
+        if (!freeze && freeze_service_new(&freeze, d->event, d->config.root) < 0)
+                freeze = NULL;
+        return freeze;
+}
+
+int pvicd_freeze(struct pvicd *d, unsigned lease_sec, freeze_report_fn report, void *userdata) {
+        struct freeze_service *f = freeze_for(d);
+        if (!f)
+                return log_error_errno(EOPNOTSUPP, "freeze: service unavailable; request ignored");
+        return freeze_request(f, lease_sec, report, userdata);
+}
+
+int pvicd_thaw(struct pvicd *d, freeze_report_fn report, void *userdata) {
+        struct freeze_service *f = freeze_for(d);
+        if (!f)
+                return log_error_errno(EOPNOTSUPP, "freeze: service unavailable; request ignored");
+        return freeze_thaw(f, report, userdata);
+}

@@ -9,7 +9,7 @@ pkgs=(
   libclang-rt-14-dev
   # test peers and tools
   xenstore-utils python3-pyxs python3 dbus python3-dbusmock python3-dbus
-  hyperv-daemons chrony cloud-init iproute2 valgrind strace procps systemd
+  hyperv-daemons chrony cloud-init iproute2 valgrind strace procps systemd xfsprogs
 )
 
 missing=()

@@ -32,3 +32,10 @@ void pvicd_resumed(struct pvicd *d);
 /* A host KVP request against the pools: pool 2 is generated from the guest's facts
  * (Hyper-V intrinsic items), GET_IP_INFO from the network facts, the rest from the store. */
 void pvicd_kvp(struct pvicd *d, const struct host_kvp_request *req, struct host_kvp_reply *reply);
+
+/* Filesystem freeze for a backup (docs/freeze.md): report is called with the outcome
+ * before these return, and again by a freeze's report when its lease ends it; userdata
+ * must stay valid until then. lease_sec 0 = default, capped at FREEZE_LEASE_MAX_SEC. */
+#include "pvic/freeze.h"
+int pvicd_freeze(struct pvicd *d, unsigned lease_sec, freeze_report_fn report, void *userdata);
+int pvicd_thaw(struct pvicd *d, freeze_report_fn report, void *userdata);

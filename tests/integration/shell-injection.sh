@@ -11,7 +11,7 @@
 [ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
 NS=pvic-$$-inj
 root=$TEST_TMPDIR/root
-trap 'rc=$?; ip netns del "$NS" 2>/dev/null; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; ip netns del "$NS" 2>/dev/null || true; (exit $rc); _cleanup' EXIT
 ip netns add "$NS" || skip "cannot create a network namespace"
 n() { ip -n "$NS" "$@"; }
 n link set lo up

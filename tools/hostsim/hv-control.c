@@ -27,7 +27,10 @@ struct hv_client {
         bool busy;             /* a request is parked on a channel */
         sd_event_source *timer;
         struct hv_wait *wait;  /* where it is parked */
+        sd_event_source *more; /* defer: lines that arrived while it was parked */
 };
+
+static void client_process(struct hv_client *cl);
 
 static void client_free(struct hv_client *cl) {
         if (cl->wait) {
@@ -35,6 +38,7 @@ static void client_free(struct hv_client *cl) {
                 cl->wait->client = NULL;
         }
         cl->timer = sd_event_source_disable_unref(cl->timer);
+        cl->more = sd_event_source_disable_unref(cl->more);
         cl->src = sd_event_source_disable_unref(cl->src);
         close(cl->fd);
         free(cl);
@@ -62,11 +66,22 @@ static void reply_error(struct hv_client *cl, const char *fmt, ...) {
         send_json(cl, o);
 }
 
+static int on_more(sd_event_source *s, void *userdata) {
+        struct hv_client *cl = userdata;
+        cl->more = sd_event_source_disable_unref(cl->more);
+        client_process(cl);
+        return 0;
+}
+
 void hv_client_reply(struct hv_client *cl, struct json_object *o) {
         cl->busy = false;
         cl->wait = NULL;
         cl->timer = sd_event_source_disable_unref(cl->timer);
         send_json(cl, o);
+        /* Requests pipelined behind a parked one are already in the buffer: no read will
+         * announce them, so handle them from the loop. */
+        if (!cl->more && memchr(cl->buf, '\n', cl->len))
+                (void)sd_event_add_defer(sd_event_source_get_event(cl->src), &cl->more, on_more, cl);
 }
 
 static struct json_object *ok_object(void) {
@@ -294,6 +309,7 @@ static struct json_object *guest_json(const struct hv_guest *g) {
                 snprintf(v, sizeof v, "%u.%u", c->msgver.major, c->msgver.minor);
                 json_object_object_add(co, "version", json_object_new_string(v));
                 json_object_object_add(co, "opens", json_object_new_int((int)c->connects));
+                json_object_object_add(co, "offered", json_object_new_boolean(c->lfd >= 0));
                 json_object_object_add(co, "replies", json_object_new_int64((int64_t)c->replies));
                 json_object_object_add(co, "bad_replies", json_object_new_int64((int64_t)c->bad_replies));
                 if (i == HV_IC_HEARTBEAT) {
@@ -334,7 +350,7 @@ static void handle(struct hv_client *cl, struct json_object *req) {
                 send_json(cl, o);
                 return;
         }
-        static const char *const guest_ops[] = { "heartbeat", "shutdown", "time", "kvp", "corrupt" };
+        static const char *const guest_ops[] = { "heartbeat", "shutdown", "time", "kvp", "corrupt", "rescind", "offer" };
         bool known = false;
         for (unsigned i = 0; i < ELEMENTSOF(guest_ops); i++)
                 known = known || strcmp(op, guest_ops[i]) == 0;
@@ -451,6 +467,18 @@ static void handle(struct hv_client *cl, struct json_object *req) {
                         return;
                 }
                 send_json(cl, ok_object());
+        } else if (strcmp(op, "rescind") == 0 || strcmp(op, "offer") == 0) {
+                int ic = hv_ic_from_name(get_str(req, "channel", "heartbeat"));
+                if (ic < 0) {
+                        reply_error(cl, "bad channel");
+                        return;
+                }
+                r = op[0] == 'r' ? hv_rescind(&g->ch[ic]) : hv_offer(&g->ch[ic]);
+                if (r < 0) {
+                        reply_error(cl, "%s: %s", op, strerror(-r));
+                        return;
+                }
+                send_json(cl, ok_object());
         } else
                 reply_error(cl, "unknown op '%s'", op);
 }
@@ -465,6 +493,11 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 return 0;
         }
         cl->len += (size_t)n;
+        client_process(cl);
+        return 0;
+}
+
+static void client_process(struct hv_client *cl) {
         char *nl;
         /* One request at a time per client: later lines wait in the buffer. */
         while (!cl->busy && (nl = memchr(cl->buf, '\n', cl->len))) {
@@ -483,7 +516,6 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 reply_error(cl, "line too long");
                 client_free(cl);
         }
-        return 0;
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

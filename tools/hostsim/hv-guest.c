@@ -341,6 +341,32 @@ static int ch_init(struct hv_guest *g, enum hv_ic ic) {
         return sd_event_add_io(g->sim->event, &c->accept_src, c->lfd, EPOLLIN, ch_on_accept, c);
 }
 
+int hv_rescind(struct hv_channel *c) {
+        if (c->lfd < 0)
+                return -EALREADY;
+        if (c->fd >= 0) {
+                ch_disconnect(c, "rescinded by the host");
+                msg("%s/%s: channel rescinded", c->g->name, hv_ic_name(c->ic));
+        }
+        c->accept_src = sd_event_source_disable_unref(c->accept_src);
+        close(c->lfd);
+        c->lfd = -1;
+        unlink(c->dev_path); /* the uio node goes away with the device */
+        return 0;
+}
+
+int hv_offer(struct hv_channel *c) {
+        if (!c->dev_path)
+                return -EOPNOTSUPP; /* kernel-owned: no uio node */
+        if (c->lfd >= 0)
+                return -EALREADY;
+        c->lfd = listen_seqpacket(c->dev_path);
+        if (c->lfd < 0)
+                return c->lfd;
+        msg("%s/%s: channel offered again", c->g->name, hv_ic_name(c->ic));
+        return sd_event_add_io(c->g->sim->event, &c->accept_src, c->lfd, EPOLLIN, ch_on_accept, c);
+}
+
 static void ch_done(struct hv_channel *c) {
         c->accept_src = sd_event_source_disable_unref(c->accept_src);
         c->io_src = sd_event_source_disable_unref(c->io_src);

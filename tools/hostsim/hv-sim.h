@@ -107,6 +107,10 @@ int hv_send_time(struct hv_channel *c, unsigned flags, uint8_t icflags);
 int hv_send_kvp(struct hv_channel *c, const struct host_kvp_request *req);
 int hv_relay_send(struct hv_relay *r, const struct host_kvp_request *req);
 int hv_corrupt(struct hv_channel *c, const char *how);
+/* Rescind: the channel is gone (guest connection closed, device node removed) until
+ * hv_offer() creates it again. -EALREADY when it already is. */
+int hv_rescind(struct hv_channel *c);
+int hv_offer(struct hv_channel *c);
 
 /* Control socket (hv-control.c). */
 int hv_control_open(struct hv_sim *sim);

@@ -26,6 +26,9 @@ struct host_backend {
         /* Orchestrated, in parallel: out is {"results": [{guest, outcome, ...}]}; returns
          * 0 only when every guest ended with a successful outcome. */
         int (*shutdown)(void *state, char **guests, int n, const struct host_shutdown_opts *o, json_object **out);
+        /* Filesystem freeze (thaw = false) or thaw of one guest: out is {guest, action,
+         * state, ok, mounts: [{mount, outcome}]}; returns 0 only when ok. */
+        int (*freeze)(void *state, const char *guest, bool thaw, unsigned lease_sec, json_object **out);
         void (*close)(void *state);
 };
 
@@ -34,4 +37,6 @@ int host_hyperv_open(struct host_backend *b, const char *socket_path);
 
 json_object *host_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* {"guest", "pool", "key", "value"}: the answer of every kvp command; value NULL = deleted. */
+/* The guest's "<state> [mount=outcome ...]" as pvic-host's freeze document. */
+json_object *host_freeze_json(const char *guest, const char *action, const char *answer);
 json_object *host_kv_json(const char *guest, unsigned pool, const char *key, const char *value);

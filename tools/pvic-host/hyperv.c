@@ -419,6 +419,12 @@ static void hv_close(void *state) {
         free(h);
 }
 
+/* VSS (spec §4.5) is not wired yet: say so rather than pretend. */
+static int hv_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, json_object **out) {
+        *out = host_error("freeze is not supported on Hyper-V yet (VSS)");
+        return -EOPNOTSUPP;
+}
+
 int host_hyperv_open(struct host_backend *b, const char *socket_path) {
         struct hv_host *h = calloc(1, sizeof *h);
         if (!h)
@@ -442,6 +448,7 @@ int host_hyperv_open(struct host_backend *b, const char *socket_path) {
                 .heartbeat = hv_heartbeat,
                 .time = hv_time,
                 .shutdown = hv_shutdown,
+                .freeze = hv_freeze,
                 .close = hv_close,
         };
         return 0;

@@ -31,6 +31,38 @@ json_object *host_kv_json(const char *g, unsigned pool, const char *key, const c
         return o;
 }
 
+json_object *host_freeze_json(const char *guest, const char *action, const char *answer) {
+        json_object *o = json_object_new_object(), *mounts = json_object_new_array();
+        char state[128];
+        const char *sp = strchr(answer, ' ');
+        size_t n = sp ? (size_t)(sp - answer) : strlen(answer);
+        snprintf(state, sizeof state, "%.*s", (int)MIN(n, sizeof state - 1), answer);
+        json_object_object_add(o, "guest", json_object_new_string(guest));
+        json_object_object_add(o, "action", json_object_new_string(action));
+        json_object_object_add(o, "state", json_object_new_string(state));
+        bool ok = strcmp(action, "freeze") == 0 ? strcmp(state, "frozen") == 0 : strncmp(state, "thawed", 6) == 0;
+        json_object_object_add(o, "ok", json_object_new_boolean(ok));
+        /* "path=outcome" items; mountinfo's escapes keep spaces out of paths; "+N" = N more */
+        _cleanup_free_ char *copy = strdup(sp ? sp + 1 : "");
+        char *save = NULL;
+        for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(t, '=');
+                if (t[0] == '+') {
+                        json_object_object_add(o, "more_mounts", json_object_new_int(atoi(t + 1)));
+                        continue;
+                }
+                if (!eq)
+                        continue;
+                *eq = 0;
+                json_object *m = json_object_new_object();
+                json_object_object_add(m, "mount", json_object_new_string(t));
+                json_object_object_add(m, "outcome", json_object_new_string(eq + 1));
+                json_object_array_add(mounts, m);
+        }
+        json_object_object_add(o, "mounts", mounts);
+        return o;
+}
+
 static void help(void) {
         printf("Usage: pvic-host (--xen SOCKET | --hyperv SOCKET) [--json] COMMAND [ARGS]\n"
                "Reads and drives guests running pvicd, from the host.\n\n"
@@ -50,7 +82,11 @@ static void help(void) {
                "  shutdown GUEST... [--reboot|--halt|--hibernate] [--force] [--reason TEXT]\n"
                "                   [--timeout SECONDS]\n"
                "                                  orchestrated clean shutdown, all guests in\n"
-               "                                  parallel, one outcome per guest\n\n"
+               "                                  parallel, one outcome per guest\n"
+               "  freeze GUEST [--lease SECONDS]  freeze the guest's filesystems for a backup;\n"
+               "                                  they thaw by themselves after the lease\n"
+               "                                  (default 10 s, at most 60 s)\n"
+               "  thaw GUEST                      thaw them now\n\n"
                "  --json            machine-readable output (schemas in pvic-host(1))\n"
                "  -h, --help        this help\n\n"
                "Exit status: 0 success; 1 failure (for shutdown: any guest not done); 2 usage.\n");
@@ -150,6 +186,13 @@ static void render(const char *cmd, json_object *o) {
                         json_object *g = json_object_array_get_idx(arr, i);
                         printf("%-10s %s\n", js(g, "guest"), js(g, "outcome"));
                 }
+        } else if ((strcmp(cmd, "freeze") == 0 || strcmp(cmd, "thaw") == 0) &&
+                   json_object_object_get_ex(o, "mounts", &arr)) {
+                printf("guest %s: %s\n", js(o, "guest"), js(o, "state"));
+                for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                        json_object *m = json_object_array_get_idx(arr, i);
+                        printf("  %-30s %s\n", js(m, "mount"), js(m, "outcome"));
+                }
         } else
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 }
@@ -164,7 +207,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out) {
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_XEN = 0x100, ARG_HYPERV, ARG_REBOOT, ARG_HALT, ARG_HIBERNATE, ARG_FORCE, ARG_REASON, ARG_TIMEOUT, ARG_POOL };
+        enum { ARG_XEN = 0x100, ARG_HYPERV, ARG_REBOOT, ARG_HALT, ARG_HIBERNATE, ARG_FORCE, ARG_REASON, ARG_TIMEOUT, ARG_POOL, ARG_LEASE };
         static const struct option options[] = {
                 { "xen", required_argument, NULL, ARG_XEN },
                 { "hyperv", required_argument, NULL, ARG_HYPERV },
@@ -176,12 +219,13 @@ int main(int argc, char **argv) {
                 { "reason", required_argument, NULL, ARG_REASON },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "pool", required_argument, NULL, ARG_POOL },
+                { "lease", required_argument, NULL, ARG_LEASE },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *xen = NULL, *hyperv = NULL;
         struct host_shutdown_opts so = { .action = "poweroff", .timeout_sec = 60 };
-        unsigned pool = 1;
+        unsigned pool = 1, lease = 0;
         bool pool_given = false;
         int c;
         log_set_ident("pvic-host");
@@ -208,6 +252,12 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         pool_given = true;
+                        break;
+                case ARG_LEASE:
+                        if (parse_uint(optarg, 60, &lease) < 0 || lease == 0) {
+                                fprintf(stderr, "pvic-host: --lease takes seconds (1 to 60)\n");
+                                return 2;
+                        }
                         break;
                 case 'h': help(); return 0;
                 default: return 2;
@@ -238,6 +288,8 @@ int main(int argc, char **argv) {
                 r = b.time(b.state, args[0], &out);
         else if (strcmp(cmd, "shutdown") == 0 && nargs >= 1)
                 r = b.shutdown(b.state, args, nargs, &so, &out);
+        else if ((strcmp(cmd, "freeze") == 0 || strcmp(cmd, "thaw") == 0) && nargs == 1)
+                r = b.freeze(b.state, args[0], strcmp(cmd, "thaw") == 0, lease, &out);
         else if (strcmp(cmd, "kvp") == 0 && nargs >= 2) {
                 const char *op = args[0], *g = args[1];
                 if (strcmp(op, "get") == 0 && nargs == 3)

@@ -533,6 +533,48 @@ static int xen_shutdown(void *state, char **guests, int n, const struct host_shu
         return all_ok ? 0 : -EIO;
 }
 
+#define XEN_FREEZE_WAIT_USEC (60u * 1000000u) /* pre-freeze hooks run first */
+
+static int xen_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, json_object **out) {
+        struct xen_host *h = state;
+        int r = check_guest(h, g, out);
+        if (r < 0)
+                return r;
+        static struct wait_flag flag;
+        char reply_path[128], base[128], p_action[160], p_lease[160], p_id[160], id[48], prefix[56], lease[16];
+        char *answer = NULL;
+        const char *action = thaw ? "thaw" : "freeze";
+        snprintf(reply_path, sizeof reply_path, "/local/domain/%s/data/pvic/freeze", g);
+        snprintf(base, sizeof base, "/local/domain/%s/control/pvic/freeze", g);
+        snprintf(p_action, sizeof p_action, "%s/action", base);
+        snprintf(p_lease, sizeof p_lease, "%s/lease", base);
+        snprintf(p_id, sizeof p_id, "%s/id", base);
+        snprintf(id, sizeof id, "%" PRId64, realtime_ns());
+        snprintf(prefix, sizeof prefix, "%s ", id);
+        snprintf(lease, sizeof lease, "%u", lease_sec);
+        xs_watch_add(h->xs.client, reply_path, on_flag, &flag);
+        /* The id last in one transaction: the guest sees a complete request. */
+        struct xs_op ops[] = {
+                { XS_OP_WRITE, p_action, action },
+                { XS_OP_WRITE, p_lease, lease },
+                { XS_OP_WRITE, p_id, id },
+        };
+        r = xs_sync_batch(&h->xs, ops, ELEMENTSOF(ops));
+        if (r < 0) {
+                *out = host_error("cannot send the %s request: %s", action, strerror(-r));
+                return r;
+        }
+        r = await_value(h, &flag, reply_path, prefix, XEN_FREEZE_WAIT_USEC, &answer);
+        if (r < 0) {
+                *out = host_error("guest %s did not answer the %s request", g, action);
+                return r;
+        }
+        *out = host_freeze_json(g, action, answer + strlen(prefix));
+        free(answer);
+        json_object_object_add(*out, "id", json_object_new_string(id));
+        return json_object_get_boolean(json_object_object_get(*out, "ok")) ? 0 : -EIO;
+}
+
 static void xen_close(void *state) {
         struct xen_host *h = state;
         xs_sync_close(&h->xs);
@@ -560,6 +602,7 @@ int host_xen_open(struct host_backend *b, const char *socket_path) {
                 .heartbeat = xen_heartbeat,
                 .time = xen_time,
                 .shutdown = xen_shutdown,
+                .freeze = xen_freeze,
                 .close = xen_close,
         };
         return 0;

@@ -178,6 +178,13 @@ static int channel_drain(struct vmbus_channel *c) {
                                         return r;
                                 }
                         }
+                        /* Free the slot now: a host that sends its next request as soon as
+                         * it sees our answer keeps this loop going, and the ring must not
+                         * fill up behind a read index we only move at the end. */
+                        if (vmbus_ring_recv_commit(&c->rings.rx) > 0 && (r = channel_signal(c)) < 0) {
+                                channel_reset(c, -r, "cannot signal the host");
+                                return r;
+                        }
                 }
                 if (r < 0) {
                         channel_reset(c, -r, r == -ENOBUFS ? "oversize packet" : "corrupt ring");

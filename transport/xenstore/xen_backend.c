@@ -18,7 +18,7 @@
 #include "xen_vif.h"
 
 /* What this guest answers under control/pvic/; grows as services are wired. */
-#define XEN_FEATURES "facts kvp heartbeat shutdown time"
+#define XEN_FEATURES "facts kvp heartbeat shutdown time freeze"
 
 /* Static keys plus the addresses of 8 vifs; more vifs are published in part (logged). */
 #define XEN_PUBLISH_MAX (XEN_SCHEMA_MAX_KEYS + 8u * XEN_VIF_KEYS_PER_VIF)

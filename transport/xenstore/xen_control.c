@@ -11,6 +11,7 @@
 #include "pvic/services.h"
 #include "pvic/xs_wire.h"
 #include "xen_control.h"
+#include "xen_control_parse.h"
 
 #define CONTROL_DIR "control/pvic"
 #define VALUE_MAX 256u
@@ -233,10 +234,9 @@ static int64_t realtime_ns(struct xen_control *x) {
 }
 
 static void on_time_request(struct xen_control *x, const char *value, int error, void *extra) {
-        char seq[72], t1s[32];
+        char seq[XEN_TOKEN_MAX + 1];
         int64_t t1;
-        if (!value || sscanf(value, "%71s %31s", seq, t1s) != 2 || !token_ok(seq) || !parse_i64(t1s, &t1) ||
-            strcmp(seq, x->time_seq) == 0)
+        if (!value || xen_time_request_parse(value, seq, &t1) < 0 || strcmp(seq, x->time_seq) == 0)
                 return;
         int64_t t2 = realtime_ns(x);
         snprintf(x->time_seq, sizeof x->time_seq, "%s", seq);
@@ -249,24 +249,23 @@ static void on_time_request(struct xen_control *x, const char *value, int error,
 }
 
 static void on_time_result(struct xen_control *x, const char *value, int error, void *extra) {
-        char seq[72], f[4][32];
-        int64_t t[4];
-        if (!value || sscanf(value, "%71s %31s %31s %31s %31s", seq, f[0], f[1], f[2], f[3]) != 5)
+        int64_t offset, delay; /* host - guest; round trip */
+        if (!value || !x->time_seq[0])
                 return;
-        for (int i = 0; i < 4; i++)
-                if (!parse_i64(f[i], &t[i]))
-                        return;
-        if (strcmp(seq, x->time_seq) != 0 || t[0] != x->time_t1 || t[1] != x->time_t2 || t[2] != x->time_t3) {
+        int r = xen_time_result_parse(value, x->time_seq, x->time_t1, x->time_t2, x->time_t3,
+                                      10 * INT64_C(1000000000), &offset, &delay);
+        if (r == -ESRCH) {
                 log_debug("xen: time result for an exchange we did not answer; ignored");
                 return;
         }
-        x->time_seq[0] = 0; /* one result per exchange */
-        int64_t offset = ((t[0] - t[1]) + (t[3] - t[2])) / 2; /* host - guest */
-        int64_t delay = (t[3] - t[0]) - (t[2] - t[1]);
-        if (delay < 0 || delay > 10 * INT64_C(1000000000)) {
-                log_info("xen: time exchange with a round trip of %" PRId64 " ns rejected", delay);
+        if (r < 0) {
+                log_info("xen: time result '%.80s' rejected: %s", value,
+                         r == -ERANGE ? "round trip out of range" : "malformed");
+                if (r == -ERANGE)
+                        x->time_seq[0] = 0;
                 return;
         }
+        x->time_seq[0] = 0; /* one result per exchange */
         /* Present it as an exchange that ends now: the filter then computes exactly the
          * NTP offset with the measured delay. */
         struct tsync_rx rx;
@@ -299,6 +298,7 @@ void xen_control_event(struct xen_control *x, const char *path) {
                 read_key(x, CONTROL_DIR "/time", on_time_request, NULL);
         if (strcmp(rest, "time-result") == 0)
                 read_key(x, CONTROL_DIR "/time-result", on_time_result, NULL);
+        xen_freeze_event(x, rest);
 }
 
 /* control/shutdown belongs to the kernel (spec §4.4): we only say what we saw. */

@@ -21,5 +21,7 @@ void xen_control_done(struct xen_control *x);
 void xen_control_disconnected(struct xen_control *x);
 /* A watch event under control/pvic. */
 void xen_control_event(struct xen_control *x, const char *path);
+/* Freeze requests (xen_freeze.c); rest is the path below control/pvic. */
+void xen_freeze_event(struct xen_control *x, const char *rest);
 /* A watch event on control/shutdown (the kernel's key; logged only). */
 void xen_control_toolstack_event(struct xen_control *x, const char *path);

@@ -39,6 +39,7 @@ struct xs_client {
         bool connected;
         bool closing;
         sd_event_source *io;
+        sd_event_source *flush; /* device only: writes from a defer source (no EPOLLOUT) */
         sd_event_source *reconnect_timer;
         sd_event_source *timeout_timer;
         unsigned reconnect_attempt;
@@ -113,8 +114,14 @@ static void update_io_events(struct xs_client *c) {
         if (!c->io)
                 return;
         uint32_t ev = EPOLLIN;
-        if (c->out_off < c->out_len)
-                ev |= EPOLLOUT;
+        /* /dev/xen/xenbus's poll() reports EPOLLIN only, never EPOLLOUT (its write() never
+         * blocks), so output for the device is flushed from a defer source instead. */
+        if (c->out_off < c->out_len) {
+                if (c->is_device && c->flush)
+                        sd_event_source_set_enabled(c->flush, SD_EVENT_ONESHOT);
+                else
+                        ev |= EPOLLOUT;
+        }
         sd_event_source_set_io_events(c->io, ev);
 }
 
@@ -152,6 +159,7 @@ static void fail_all_pending(struct xs_client *c, int error) {
 static void disconnect(struct xs_client *c, bool reconnect) {
         bool was_connected = c->connected;
         c->io = sd_event_source_disable_unref(c->io);
+        c->flush = sd_event_source_disable_unref(c->flush);
         if (c->fd >= 0)
                 close(c->fd);
         c->fd = -1;
@@ -402,6 +410,13 @@ static void handle_output(struct xs_client *c) {
         update_io_events(c);
 }
 
+static int on_flush(sd_event_source *s, void *userdata) {
+        struct xs_client *c = userdata;
+        if (c->connected)
+                handle_output(c);
+        return 0;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct xs_client *c = userdata;
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -548,6 +563,13 @@ static int adopt_fd(struct xs_client *c, int fd, bool is_device) {
         c->fd = fd;
         c->is_device = is_device;
         int r = sd_event_add_io(c->event, &c->io, fd, EPOLLIN, on_io, c);
+        if (r >= 0 && is_device) {
+                r = sd_event_add_defer(c->event, &c->flush, on_flush, c);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->flush, SD_EVENT_OFF);
+                if (r < 0)
+                        c->io = sd_event_source_disable_unref(c->io);
+        }
         if (r < 0) {
                 c->fd = -1;
                 return r;
