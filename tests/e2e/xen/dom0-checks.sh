@@ -36,6 +36,8 @@ create() {
   sed "s|@TYPE@|$T|g; s|@DISK@|$DISK|g" /etc/xen/domU.cfg.in > /etc/xen/$NAME.cfg
   [ $T = pvh ] && echo 'cpuid = "host,rdtscp=0"' >> /etc/xen/$NAME.cfg   # Linux PVH hangs on rdtscp under TCG
   : > "$CON"
+  # PVIC_E2E_STREAM=1 (run.sh): copy the guest console to the serial line as it comes
+  grep -q e2e_stream /proc/cmdline && { tail -F "$CON" 2>/dev/null | while IFS= read -r l; do echo "[$T] $l"; done & }
   t0=$(up); timeout 120 xl create /etc/xen/$NAME.cfg || return 1
   ID=$(xl domid $NAME) || return 1
   echo "E2E TIME $T xl-create $(since $t0)"
@@ -54,6 +56,7 @@ if ! create; then
 fi
 if [ $BOOTED_NO_PVICD = 1 ]; then
   fail "pvicd-started" "guest systemd booted but attr/PVAddons never appeared in 300 s"
+  grep -a 'pvic\|Failed\|FAILED' "$CON" | tail -40 | tr -d '\r'
   xl destroy $NAME; finish
 fi
 pass "pvicd-started" "domid $ID"
@@ -101,7 +104,9 @@ info_check() { # name
   j=$(timeout 20 pvic-host --xen $S info $ID --json 2>&1); rc=$?
   echo "E2E-INFO $T $j" | head -c 3000; echo
   miss=""
-  for w in "\"$EXP_PRETTY\"" "\"$EXP_ID\"" "\"$IP\"" "\"$KVER\""; do echo "$j" | grep -qF "$w" || miss="$miss $w"; done
+  # json-c writes "/" as "\/"
+  PJ=$(echo "$EXP_PRETTY" | sed 's|/|\\/|g')
+  for w in "\"$PJ\"" "\"$EXP_ID\"" "\"$IP\"" "\"$KVER\""; do echo "$j" | grep -qF "$w" || miss="$miss $w"; done
   [ $rc = 0 ] && [ -z "$miss" ]; chk "$1" $? "rc=$rc missing:${miss:- none}"
 }
 info_check "pvic-host-info-json"
@@ -138,7 +143,9 @@ if [ -n "$ID" ] && ! gone $ID; then
   echo "E2E TIME $T xl-shutdown $(since $t0)"
   wait_for 30 gone $ID; g=$?
   [ $rc = 0 ] && [ $g = 0 ]; chk "xl-shutdown-clean" $? "rc=$rc domain gone=$([ $g = 0 ] && echo yes || echo no)"
-  grep -q "reboot: Power down" "$CON"; chk "xl-shutdown-guest-powered-off" $? "guest kernel printed 'reboot: Power down'"
+  # Xen PV ends the domain the same way for power-off and halt
+  l=$(grep -a -o "reboot: \(Power down\|System halted\)" "$CON" | tail -1)
+  [ -n "$l" ]; chk "xl-shutdown-guest-went-down" $? "guest kernel's last word: '$l'"
   grep -q "toolstack requested 'poweroff'" "$CON"
   chk "xl-shutdown-pvicd-logged" $? "$(grep -a 'pvicd' "$CON" | grep -i 'shutdown\|toolstack\|stopp' | tail -3 | tr -d '\r' | tr '\n' '|')"
  else

@@ -3,7 +3,7 @@
 # QEMU TCG, pvicd as a systemd service in a PV and a PVH Debian guest, checked from dom0.
 # Exit: 0 all passed; 1 a pvicd check failed; 2 infrastructure failure (build, QEMU, Xen,
 # domain creation) with no pvicd failure. Logs: build-e2e/logs/<time>/ (latest: logs/last).
-# Env: PVIC_E2E_TYPES=pv,pvh  PVIC_E2E_TIMEOUT=900 (one QEMU run, seconds)
+# Env: PVIC_E2E_TYPES=pv,pvh  PVIC_E2E_STREAM=1 (guest consoles live on the serial log)  PVIC_E2E_TIMEOUT=900 (one QEMU run, seconds)
 #      PVIC_E2E_CACHE=/var/cache/pvic-e2e  PVIC_E2E_OUT=<repo>/build-e2e
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
@@ -29,8 +29,8 @@ boot() { # log
   timeout -k 10 "$TMO" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 3072 -smp 2 \
     -display none -monitor none -serial "file:$1" -no-reboot -nodefaults \
     -kernel "$I/xen" \
-    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_mem=1200M,max:1200M dom0_max_vcpus=2 smap=0 smep=0" \
-    -initrd "$I/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init e2e_types=${TYPES//,/,,},$I/dom0.cpio.gz" \
+    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_mem=1200M,max:1200M dom0_max_vcpus=2 smap=0 smep=0 xsave=0" \
+    -initrd "$I/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init e2e_types=${TYPES//,/,,}${PVIC_E2E_STREAM:+ e2e_stream},$I/dom0.cpio.gz" \
     -drive "file=$I/guest.img,if=virtio,format=raw,snapshot=on" \
     -drive "file=$I/guest.img,if=virtio,format=raw,snapshot=on" </dev/null
 }
