@@ -7,6 +7,7 @@ MANDIR      ?= $(PREFIX)/share/man
 DATADIR     ?= $(PREFIX)/share
 SYSCONFDIR  ?= /etc
 DESTDIR     ?=
+TMPFILESDIR ?= $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 UNITDIR     ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 
 VERSION_MAJOR := 0
@@ -146,6 +147,8 @@ install: all
 	for p in pvicctl pvic-host; do [ ! -e $(BUILD)/$$p ] || install -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/; done
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/pvicd.service.in > $(DESTDIR)$(UNITDIR)/pvicd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pvicd.service
+	install -d $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 systemd/pvic-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/pvic.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf ] || install -m 0644 systemd/pvicd.conf $(DESTDIR)$(SYSCONFDIR)/pvic/pvicd.conf
 	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/dbus-1/system.d
 	install -m 0644 tools/completion/pvicctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pvicctl
