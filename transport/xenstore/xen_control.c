@@ -60,27 +60,6 @@ static void answer(struct xen_control *x, const char *path, const char *value) {
                 log_warning_errno(r, "xen: cannot write %s: %m", path);
 }
 
-/* Sequence numbers and ids are echoed back: printable, no spaces, bounded. */
-static bool token_ok(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 64)
-                return false;
-        for (; *s; s++)
-                if (*s <= 0x20 || *s >= 0x7f)
-                        return false;
-        return true;
-}
-
-static bool parse_i64(const char *s, int64_t *ret) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || end == s || *end)
-                return false;
-        *ret = v;
-        return true;
-}
-
 /* Heartbeat: the answer comes from the main loop, so a wedged loop is a silent guest. */
 static const char *app_state_name(enum host_app_state s) {
         switch (s) {
@@ -92,7 +71,7 @@ static const char *app_state_name(enum host_app_state s) {
 }
 
 static void on_heartbeat(struct xen_control *x, const char *value, int error, void *extra) {
-        if (!value || !token_ok(value) || strcmp(value, x->last_heartbeat) == 0)
+        if (!value || !xen_token_ok(value) || strcmp(value, x->last_heartbeat) == 0)
                 return;
         snprintf(x->last_heartbeat, sizeof x->last_heartbeat, "%s", value);
         struct host_heartbeat hb = { .sequence = strtoull(value, NULL, 10) };
@@ -133,7 +112,7 @@ static void shutdown_request_ready(struct xen_control *x, struct shutdown_read *
         struct host_shutdown req = {};
         int action = shutdown_action_from_string(s->action);
         int64_t timeout = 0;
-        if (s->failed || action < 0 || (s->timeout[0] && (!parse_i64(s->timeout, &timeout) || timeout < 0 ||
+        if (s->failed || action < 0 || (s->timeout[0] && (!xen_parse_i64(s->timeout, &timeout) || timeout < 0 ||
                                                           timeout > 86400))) {
                 snprintf(reply, sizeof reply, "%s refused:malformed-request", s->id);
                 log_warning("xen: malformed shutdown request %s (action '%s')", s->id, s->action);
@@ -211,7 +190,7 @@ static void on_shutdown_previous(struct xen_control *x, const char *value, int e
 }
 
 static void on_shutdown_id(struct xen_control *x, const char *value, int error, void *extra) {
-        if (!value || !token_ok(value) || strcmp(value, x->last_shutdown_id) == 0 || x->shutdown_read)
+        if (!value || !xen_token_ok(value) || strcmp(value, x->last_shutdown_id) == 0 || x->shutdown_read)
                 return;
         snprintf(x->last_shutdown_id, sizeof x->last_shutdown_id, "%s", value);
         struct shutdown_read *s = calloc(1, sizeof *s);

@@ -12,6 +12,7 @@
 #include "pvic/services.h"
 #include "pvic/xs_wire.h"
 #include "xen_control.h"
+#include "xen_control_parse.h"
 
 #define FREEZE_ANSWER "data/pvic/freeze"
 #define FREEZE_DIR "control/pvic/freeze"
@@ -56,16 +57,6 @@ static void on_freeze_report(const char *state, const char *mounts, void *userda
         if (strcmp(state, "frozen") != 0 && strcmp(state, "refused:already-frozen") != 0)
                 st.frozen_id[0] = 0;
         answer(id, state, mounts);
-}
-
-static bool token_ok(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 64)
-                return false;
-        for (; *s; s++)
-                if (*s <= 0x20 || *s >= 0x7f)
-                        return false;
-        return true;
 }
 
 static void request_ready(void) {
@@ -167,7 +158,7 @@ static void on_id(struct xs_client *c, const struct xs_reply *r, void *userdata)
                 return;
         memcpy(id, r->payload, r->len);
         id[r->len] = 0;
-        if (!token_ok(id) || strcmp(id, st.seen_id) == 0 || st.reading)
+        if (!xen_token_ok(id) || strcmp(id, st.seen_id) == 0 || st.reading)
                 return;
         snprintf(st.seen_id, sizeof st.seen_id, "%s", id);
         snprintf(st.id, sizeof st.id, "%s", id);
