@@ -44,3 +44,13 @@ wait_for 5 grep -q "feature-balloon is not writable here" "$TEST_TMPDIR/pvicd.lo
 if xenstore-read /local/domain/2/control/feature-balloon >/dev/null 2>&1; then fail "feature-balloon written under libxl"; fi
 stop_guest
 pass_step "libxl: balloon advertisement refused cleanly"
+
+# The kernel owns control/shutdown and answers at once; pvicd only says what it saw.
+run_guest
+wait_for 10 xenstore-read /local/domain/2/data/updated || fail "no publish"
+xenstore-write /local/domain/2/control/shutdown poweroff
+xenstore-write /local/domain/2/control/shutdown ""   # what the guest kernel does
+wait_for 5 grep -q "control/shutdown" "$TEST_TMPDIR/pvicd.log" || fail "a toolstack shutdown request was not logged"
+assert_eq "" "$(xenstore-read /local/domain/2/control/shutdown)" "pvicd never writes control/shutdown"
+stop_guest
+pass_step "control/shutdown observed, never acknowledged by pvicd"

@@ -285,9 +285,16 @@ static void on_toolstack_shutdown(struct xen_control *x, const char *value, int 
         if (value && value[0])
                 log_notice("xen: the toolstack requested '%s' through control/shutdown; the kernel carries it out",
                            value);
+        else if (x->toolstack_events > 1)
+                /* The kernel acknowledges in the same transaction that it reads the request,
+                 * so by the time we read, the value is usually gone: say what we saw. */
+                log_notice("xen: control/shutdown changed and was already acknowledged (by the kernel); "
+                           "a toolstack shutdown request is being carried out");
 }
 
 void xen_control_toolstack_event(struct xen_control *x, const char *path) {
+        /* The first event after (re)connecting is the watch's initial fire, not a request. */
+        x->toolstack_events++;
         read_key(x, "control/shutdown", on_toolstack_shutdown, NULL);
 }
 
@@ -296,6 +303,7 @@ void xen_control_init(struct xen_control *x, struct pvicd *d, struct xs_client *
 }
 
 void xen_control_disconnected(struct xen_control *x) {
+        x->toolstack_events = 0;
         /* A request half read when the connection dropped is read again after it. */
         if (x->shutdown_read) {
                 free(x->shutdown_read);

@@ -14,6 +14,7 @@ struct xen_control {
         struct shutdown_read *shutdown_read; /* a request being read */
         char time_seq[72];
         int64_t time_t1, time_t2, time_t3;
+        unsigned toolstack_events; /* control/shutdown watch events since connecting */
 };
 
 void xen_control_init(struct xen_control *x, struct pvicd *d, struct xs_client *xs);
