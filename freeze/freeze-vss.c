@@ -14,6 +14,7 @@
 
 #include "pvic/freeze.h"
 #include "pvic/log.h"
+#include "pvic/vmbus_relay.h"
 
 #define VSS_RETRY_USEC (1000u * 1000u)
 
@@ -32,26 +33,6 @@ struct vss_relay {
 };
 
 static void relay_schedule_open(struct vss_relay *r);
-
-static int open_path(const char *path) {
-        struct stat st;
-        if (stat(path, &st) < 0)
-                return -errno;
-        if (!S_ISSOCK(st.st_mode)) {
-                int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-                return fd < 0 ? -errno : fd;
-        }
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return -errno;
-        return TAKE_FD(fd);
-}
 
 static void relay_close(struct vss_relay *r) {
         r->io = sd_event_source_disable_unref(r->io);
@@ -154,7 +135,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int relay_open(struct vss_relay *r) {
         uint8_t reg[VSS_MSG_SIZE];
-        int fd = open_path(r->path);
+        int fd = vmbus_relay_open_path(r->path);
         if (fd < 0) {
                 if (!r->logged_missing)
                         log_info_errno(fd, "vss: cannot open %s: %m; retrying every second", r->path);

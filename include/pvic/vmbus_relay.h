@@ -28,3 +28,7 @@ bool vmbus_relay_is_registered(const struct vmbus_relay *r);
 /* Requests answered since start, and device (re)opens. */
 unsigned long long vmbus_relay_n_requests(const struct vmbus_relay *r);
 unsigned vmbus_relay_n_opens(const struct vmbus_relay *r);
+
+/* Opens a kernel relay device (/dev/vmbus/hv_kvp, hv_vss), or the SEQPACKET socket
+ * pvic-hostsim puts at the same path. Returns the fd or a negative errno. */
+int vmbus_relay_open_path(const char *path);

@@ -39,7 +39,7 @@ static void relay_schedule_open(struct vmbus_relay *r);
 
 /* The real device is a misc char device; pvic-hostsim puts a SEQPACKET socket at the
  * same path, which keeps message boundaries exactly as the device does. */
-static int relay_open_path(const char *path) {
+int vmbus_relay_open_path(const char *path) {
         struct stat st;
         if (stat(path, &st) < 0)
                 return -errno;
@@ -150,7 +150,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 }
 
 static int relay_open(struct vmbus_relay *r) {
-        int fd = relay_open_path(r->path);
+        int fd = vmbus_relay_open_path(r->path);
         if (fd < 0)
                 return fd;
         r->fd = fd;
