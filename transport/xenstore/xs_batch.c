@@ -21,6 +21,7 @@ struct xs_batch {
         unsigned tries;
         uint32_t tx_id;
         unsigned outstanding;
+        size_t replied; /* xenstored answers one connection in order: the reply's op index */
         int first_error;
         sd_event_source *retry_timer;
         struct xs_batch *next;
@@ -92,8 +93,14 @@ static void send_end(struct xs_batch *b) {
 
 static void op_reply(struct xs_client *c, const struct xs_reply *r, void *userdata) {
         struct xs_batch *b = userdata;
-        if (r->error && !b->first_error)
+        size_t i = b->replied++;
+        if (r->error && !b->first_error) {
                 b->first_error = r->error;
+                /* Name the refused node: "the batch failed" alone cannot be acted on. */
+                if (r->error != EAGAIN && r->error != ECONNRESET && r->error != ECANCELED && i < b->n_ops)
+                        log_warning_errno(r->error, "xenstore: %s %s refused: %m",
+                                          b->ops[i].type == XS_OP_WRITE ? "write of" : "removal of", b->ops[i].path);
+        }
         if (--b->outstanding == 0)
                 send_end(b);
 }
@@ -130,6 +137,7 @@ static void start_reply(struct xs_client *c, const struct xs_reply *r, void *use
         }
         b->tx_id = (uint32_t)v;
         b->first_error = 0;
+        b->replied = 0;
         b->outstanding = 1; /* held until every op is queued, so END cannot go early */
         for (size_t i = 0; i < b->n_ops; i++) {
                 int q = queue_op(b, &b->ops[i]);

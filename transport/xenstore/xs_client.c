@@ -40,6 +40,13 @@ struct xs_client {
         bool closing;
         sd_event_source *io;
         sd_event_source *flush; /* device only: writes from a defer source (no EPOLLOUT) */
+        /* Device only: the request written and not yet answered (0: none). The kernel sends
+         * a request's payload from its per-file buffer later, from its xenbus thread, and
+         * the next write() reuses that buffer: a second request written before the first
+         * is answered can overwrite the first one's payload (xenstored then answers EINVAL
+         * to mangled paths; seen on a real Xen host, docs/e2e.md). libxenstore never has two
+         * requests out on one handle; neither do we, on the device. */
+        uint32_t device_inflight;
         sd_event_source *reconnect_timer;
         sd_event_source *timeout_timer;
         unsigned reconnect_attempt;
@@ -116,7 +123,7 @@ static void update_io_events(struct xs_client *c) {
         uint32_t ev = EPOLLIN;
         /* /dev/xen/xenbus's poll() reports EPOLLIN only, never EPOLLOUT (its write() never
          * blocks), so output for the device is flushed from a defer source instead. */
-        if (c->out_off < c->out_len) {
+        if (c->out_off < c->out_len && !c->device_inflight) {
                 if (c->is_device && c->flush)
                         sd_event_source_set_enabled(c->flush, SD_EVENT_ONESHOT);
                 else
@@ -164,6 +171,7 @@ static void disconnect(struct xs_client *c, bool reconnect) {
                 close(c->fd);
         c->fd = -1;
         c->connected = false;
+        c->device_inflight = 0;
         c->out_len = c->out_off = 0;
         c->in_len = 0;
         fail_all_pending(c, c->closing ? ECANCELED : ECONNRESET);
@@ -325,6 +333,10 @@ static bool dispatch_message(struct xs_client *c, const struct xs_header *h, con
         if (h->type == XS_ERROR)
                 r.error = xs_error_parse(payload, h->len);
         update_timeout_timer(c);
+        if (c->device_inflight == h->req_id) {
+                c->device_inflight = 0;
+                update_io_events(c); /* the next request may go now */
+        }
         if (p->cb)
                 p->cb(c, &r, p->userdata);
         free(p);
@@ -374,7 +386,7 @@ static void handle_input(struct xs_client *c) {
 }
 
 static void handle_output(struct xs_client *c) {
-        while (c->out_off < c->out_len) {
+        while (c->out_off < c->out_len && !c->device_inflight) {
                 size_t chunk = c->out_len - c->out_off;
                 struct xs_header h;
                 xs_header_decode(c->out + c->out_off, &h);
@@ -406,6 +418,8 @@ static void handle_output(struct xs_client *c) {
                         return;
                 }
                 c->out_off += (size_t)n;
+                if (c->is_device)
+                        c->device_inflight = h.req_id;
         }
         update_io_events(c);
 }
