@@ -136,7 +136,8 @@ bench: deps
 	$(MAKE) all tests-build
 	BUILD=$(BUILD) bench/run.sh
 
-check-e2e: deps
+check-e2e:
+	scripts/deps.sh e2e
 	$(MAKE) all
 	tests/e2e/xen/run.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pvic builds and tests with; does nothing when all are
-# present. Called by `make check`, `make demo`, `make fuzz` and `make bench`.
+# present. Called by `make check`, `make demo`, `make fuzz` and `make bench`; with the
+# argument `e2e`, by `make check-e2e`, which also needs what boots a real Xen under QEMU.
 set -euo pipefail
 
 pkgs=(
@@ -11,6 +12,7 @@ pkgs=(
   xenstore-utils python3-pyxs python3 dbus python3-dbusmock python3-dbus
   hyperv-daemons chrony cloud-init iproute2 valgrind strace procps systemd xfsprogs
 )
+[ "${1:-}" = e2e ] && pkgs+=(qemu-system-x86 debootstrap cpio e2fsprogs)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,9 +18,6 @@ for u in pvic-e2e-net pvic-e2e-agent; do
   ln -sf "/etc/systemd/system/$u.service" "$W/$u.service"
 done
 install -D -m 0755 "$HERE/guest/pvic-e2e-agent" "$R/usr/local/sbin/pvic-e2e-agent"
-# WORKAROUND (pvicd bug, docs/e2e.md): the unit cannot create /var/lib/hyperv under
-# ProtectSystem=strict, so KVP is unavailable on a fresh guest. Remove once fixed.
-mkdir -p -m 0755 "$R/var/lib/hyperv"
 echo pvic-guest > "$R/etc/hostname"
 : > "$R/etc/machine-id"                      # a fresh one on each boot
 printf '/dev/xvda / ext4 rw,noatime 0 1\n' > "$R/etc/fstab"
