@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pvic/config.h"
+#include "pvic/freeze.h"
 #include "pvic/log.h"
 #include "pvic/macro.h"
 
@@ -38,6 +39,7 @@ void config_init(struct pvic_config *c) {
                 .root = strdup_or_die(""),
                 .transport = PVIC_TRANSPORT_AUTO,
                 .vmbus_mode = PVIC_VMBUS_AUTO,
+                .vss_lease_sec = VSS_LEASE_SEC,
                 .log_level = LOG_INFO,
                 .state_dir = strdup_or_die(DEFAULT_STATE_DIR),
                 .runtime_dir = strdup_or_die(DEFAULT_RUNTIME_DIR),
@@ -226,6 +228,22 @@ static int assign(struct pvic_config *c, enum section sec, const char *key, cons
                 if (config_parse_vmbus_mode(value, &c->vmbus_mode) < 0)
                         return log_error_errno(EINVAL, "%s:%u: Mode= must be auto, relay or uio, not '%s'",
                                                source, line, value);
+                return 0;
+        }
+        if (sec == SECTION_HYPERV && strcmp(key, "VssLease") == 0) {
+                char *end;
+                unsigned long v;
+                if (value[0] == '\0') {
+                        c->vss_lease_sec = VSS_LEASE_SEC;
+                        return 0;
+                }
+                errno = 0;
+                v = strtoul(value, &end, 10);
+                /* The cap is the freeze service's: a longer one would be cut silently. */
+                if (errno || *end || value[0] < '0' || value[0] > '9' || v < 1 || v > FREEZE_LEASE_MAX_SEC)
+                        return log_error_errno(EINVAL, "%s:%u: VssLease= must be seconds from 1 to %u, not '%s'",
+                                               source, line, FREEZE_LEASE_MAX_SEC, value);
+                c->vss_lease_sec = (unsigned)v;
                 return 0;
         }
         if (sec == SECTION_XEN && strcmp(key, "Path") == 0)

@@ -12,6 +12,7 @@
 #include "manager.h"
 #include "services_internal.h"
 #include "pvic/clock.h"
+#include "pvic/freeze.h"
 #include "pvic/health.h"
 #include "pvic/kvp_store.h"
 #include "pvic/kvp_watch.h"
@@ -74,6 +75,9 @@ struct pvicd *pvicd_free(struct pvicd *d) {
         bus_stop(d);
         /* Services first: a final shutdown report still reaches the backend's wire. */
         d->shutdown = shutdown_service_free(d->shutdown);
+        /* A freeze ends with us (thawed here, not later by the guard) and before the
+         * backend it would report to is gone; the freeing thaw reports nothing. */
+        d->freeze = freeze_service_free(d->freeze);
         d->health = health_free(d->health);
         d->net = net_collector_free(d->net);
         d->hostname_watch = sd_event_source_disable_unref(d->hostname_watch);

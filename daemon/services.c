@@ -48,12 +48,11 @@ void pvicd_resumed(struct pvicd *d) {
 }
 
 /* The freeze service is created on first use: most guests never freeze, and a freeze
- * must not depend on anything else having started. One per process, like the loop. */
+ * must not depend on anything else having started. */
 static struct freeze_service *freeze_for(struct pvicd *d) {
-        static struct freeze_service *freeze;
-        if (!freeze && freeze_service_new(&freeze, d->event, d->config.root) < 0)
-                freeze = NULL;
-        return freeze;
+        if (!d->freeze && freeze_service_new(&d->freeze, d->event, d->config.root) < 0)
+                d->freeze = NULL;
+        return d->freeze;
 }
 
 int pvicd_freeze(struct pvicd *d, unsigned lease_sec, freeze_report_fn report, void *userdata) {

@@ -3,7 +3,8 @@
  * freeze service (with a lease, so a checkpoint the host abandons still thaws),
  * HOT_BACKUP says "no auto-recovery", anything else is answered "ok" as hv_vss_daemon
  * does. An I/O error closes the device (the kernel fails the transaction in flight) and
- * reopens it a second later. */
+ * reopens it a second later; a device that stays missing or busy is looked for less and
+ * less often (up to once a minute), not polled every second forever. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -16,7 +17,8 @@
 #include "pvic/log.h"
 #include "pvic/vmbus_relay.h"
 
-#define VSS_RETRY_USEC (1000u * 1000u)
+#define VSS_RETRY_MIN_USEC (1000u * 1000u)
+#define VSS_RETRY_MAX_USEC (60u * 1000u * 1000u)
 
 struct vss_relay {
         sd_event *event;
@@ -26,6 +28,7 @@ struct vss_relay {
         bool in_handshake;
         bool logged_missing;
         sd_event_source *io, *retry;
+        uint64_t retry_usec;   /* the next reopen's delay; 0 after a registration */
         /* The request being answered; the freeze service reports synchronously. */
         struct vss_request pending;
         bool has_pending;
@@ -126,6 +129,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         }
         if (handshake) {
                 r->in_handshake = false;
+                r->retry_usec = 0;
                 log_info("vss: registered with %s (kernel VSS version %u)", r->path, req.version);
                 return 0;
         }
@@ -137,8 +141,16 @@ static int relay_open(struct vss_relay *r) {
         uint8_t reg[VSS_MSG_SIZE];
         int fd = vmbus_relay_open_path(r->path);
         if (fd < 0) {
-                if (!r->logged_missing)
-                        log_info_errno(fd, "vss: cannot open %s: %m; retrying every second", r->path);
+                /* Missing: hv_utils without VSS (or not loaded yet); busy: another daemon
+                 * (hv_vss_daemon) has it. Said once; the retries are quiet. */
+                if (r->logged_missing)
+                        log_debug_errno(fd, "vss: cannot open %s: %m", r->path);
+                else if (fd == -ENOENT)
+                        log_info("vss: no %s (hv_utils without VSS?); backups are crash-consistent until it "
+                                 "appears", r->path);
+                else
+                        log_warning_errno(fd, "vss: cannot open %s: %m%s; retrying", r->path,
+                                          fd == -EBUSY ? " (is hv_vss_daemon running?)" : "");
                 r->logged_missing = true;
                 return fd;
         }
@@ -168,10 +180,11 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void relay_schedule_open(struct vss_relay *r) {
-        uint64_t now;
+        uint64_t now, delay = r->retry_usec ?: VSS_RETRY_MIN_USEC;
         if (r->retry || sd_event_now(r->event, CLOCK_MONOTONIC, &now) < 0)
                 return;
-        (void)sd_event_add_time(r->event, &r->retry, CLOCK_MONOTONIC, now + VSS_RETRY_USEC, 0, on_retry, r);
+        r->retry_usec = MIN(delay * 2, (uint64_t)VSS_RETRY_MAX_USEC);
+        (void)sd_event_add_time(r->event, &r->retry, CLOCK_MONOTONIC, now + delay, 0, on_retry, r);
 }
 
 int vss_relay_new(struct vss_relay **ret, sd_event *e, const char *path, const struct vss_ops *ops) {

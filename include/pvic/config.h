@@ -20,6 +20,7 @@ struct pvic_config {
         char *config_path;           /* explicit --config, or NULL for the default */
         enum pvic_transport transport;
         enum pvic_vmbus_mode vmbus_mode;
+        unsigned vss_lease_sec;      /* [HyperV] VssLease=: a VSS freeze's lease (the wire names none) */
         int log_level;               /* syslog level */
         char *xenstore_path;         /* [Xen] Path=, or NULL: XENSTORED_PATH, then the devices */
         char *hypervisor_signature;  /* overrides CPUID leaf 0x40000000 (tests, odd nesting) */

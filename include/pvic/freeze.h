@@ -139,6 +139,6 @@ struct vss_ops {
 /* The host names no lease: this one covers Hyper-V's checkpoint (frozen → thawed). */
 #define VSS_LEASE_SEC FREEZE_LEASE_MAX_SEC
 /* path: the device, or a SEQPACKET socket at that path (pvic-hostsim, tests). A missing
- * or failing device is retried every second. */
+ * or failing device is retried after a second, then less often (at most a minute apart). */
 int vss_relay_new(struct vss_relay **ret, sd_event *e, const char *path, const struct vss_ops *ops);
 struct vss_relay *vss_relay_free(struct vss_relay *r);

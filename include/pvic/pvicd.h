@@ -17,6 +17,7 @@ struct tsync;
 struct clock_driver;
 struct resume_detector;
 struct net_collector;
+struct freeze_service;
 
 struct pvicd {
         sd_event *event;
@@ -45,6 +46,8 @@ struct pvicd {
         struct clock_driver *clock;
         struct resume_detector *resume;
         sd_event_source *clock_set;
+        /* Created on first use (daemon/services.c): most guests never freeze. */
+        struct freeze_service *freeze;
 
         /* Network facts, and the Hyper-V intrinsic items built from all the facts. */
         struct net_collector *net;

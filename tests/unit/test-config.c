@@ -81,6 +81,7 @@ START_TEST(test_defaults) {
         config_init(&c);
         ck_assert_int_eq(c.transport, PVIC_TRANSPORT_AUTO);
         ck_assert_int_eq(c.vmbus_mode, PVIC_VMBUS_AUTO);
+        ck_assert_uint_eq(c.vss_lease_sec, 60);
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_str_eq(c.root, "");
         ck_assert_str_eq(c.state_dir, "/var/lib/pvic");
@@ -109,6 +110,7 @@ START_TEST(test_sections_and_comments) {
                 "#Transport=vmbus\n"
                 "[HyperV]\n"
                 "Mode=uio\n"
+                "VssLease=5\n"
                 "[Xen]\n"
                 "Path=/run/xenstored/socket\n", "t"), 0);
         ck_assert_int_eq(c.transport, PVIC_TRANSPORT_XENSTORE);
@@ -116,6 +118,7 @@ START_TEST(test_sections_and_comments) {
         ck_assert_str_eq(c.state_dir, "/srv/pvic/state");
         ck_assert_str_eq(c.runtime_dir, "/run/pvic2");
         ck_assert_int_eq(c.vmbus_mode, PVIC_VMBUS_UIO);
+        ck_assert_uint_eq(c.vss_lease_sec, 5);
         ck_assert_str_eq(c.xenstore_path, "/run/xenstored/socket");
 
         /* Same key in the wrong section does nothing: Mode= belongs to [HyperV]. */
@@ -125,11 +128,12 @@ START_TEST(test_sections_and_comments) {
 
         /* Empty assignments reset to the default. */
         ck_assert_int_eq(config_parse_text(&c,
-                "[Daemon]\nTransport=\nLogLevel=\nStateDirectory=\n[HyperV]\nMode=\n[Xen]\nPath=\n", "t"), 0);
+                "[Daemon]\nTransport=\nLogLevel=\nStateDirectory=\n[HyperV]\nMode=\nVssLease=\n[Xen]\nPath=\n", "t"), 0);
         ck_assert_int_eq(c.transport, PVIC_TRANSPORT_AUTO);
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_str_eq(c.state_dir, "/var/lib/pvic");
         ck_assert_int_eq(c.vmbus_mode, PVIC_VMBUS_AUTO);
+        ck_assert_uint_eq(c.vss_lease_sec, 60);
         ck_assert_ptr_null(c.xenstore_path);
         config_done(&c);
 }
@@ -153,6 +157,11 @@ START_TEST(test_bad_values) {
                 "[Daemon]\nStateDirectory=relative/dir\n",
                 "[Daemon]\nRuntimeDirectory=run\n",
                 "[HyperV]\nMode=kernel\n",
+                "[HyperV]\nVssLease=0\n",
+                "[HyperV]\nVssLease=61\n",
+                "[HyperV]\nVssLease=-1\n",
+                "[HyperV]\nVssLease= 5s\n",
+                "[HyperV]\nVssLease=99999999999999999999\n",
                 "[Xen]\nPath=xenbus\n",
                 "[Daemon]\nTransport\n",
                 "[Daemon]\n=vmbus\n",

@@ -13,10 +13,14 @@
 #include <unistd.h>
 
 #include "hv-sim.h"
+#include "pvic/freeze.h"
 #include "pvic/macro.h"
 
 #define CLIENT_LINE_MAX 65536u
 #define WAIT_TIMEOUT_USEC (10u * 1000u * 1000u)
+/* A VSS freeze runs the guest's pre-freeze hooks first (10 s each); the kernel itself
+ * gives a freeze minutes. */
+#define VSS_WAIT_TIMEOUT_USEC (60u * 1000u * 1000u)
 
 struct hv_client {
         struct hv_sim *sim;
@@ -245,6 +249,23 @@ void hv_wait_done_relay(struct hv_relay *rl, int error, const struct host_kvp_re
         wait_finish(w, o);
 }
 
+void hv_wait_done_vss(struct hv_vss *v, int error, uint32_t status, uint32_t flags) {
+        struct hv_wait *w = &v->wait;
+        if (w->kind == HV_WAIT_NONE)
+                return;
+        if (error < 0) {
+                wait_fail(w, error == -ECONNRESET ? "the daemon closed the device" : "malformed reply");
+                return;
+        }
+        struct json_object *o = ok_object();
+        add_status(o, status);
+        /* Only HOT_BACKUP's answer carries flags the kernel passes to the host. */
+        if (w->vss_op == VSS_OP_HOT_BACKUP)
+                json_object_object_add(o, "flags", json_object_new_int64(flags));
+        json_object_object_add(o, "answered_by", json_object_new_string("daemon"));
+        wait_finish(w, o);
+}
+
 static int on_wait_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         struct hv_client *cl = userdata;
         if (cl->wait)
@@ -252,13 +273,17 @@ static int on_wait_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int park(struct hv_client *cl, struct hv_wait *w, enum hv_wait_kind kind) {
+static int park_for(struct hv_client *cl, struct hv_wait *w, enum hv_wait_kind kind, uint64_t timeout_usec) {
         w->kind = kind;
         w->client = cl;
         cl->busy = true;
         cl->wait = w;
-        return sd_event_add_time_relative(cl->sim->event, &cl->timer, CLOCK_MONOTONIC, WAIT_TIMEOUT_USEC, 0,
+        return sd_event_add_time_relative(cl->sim->event, &cl->timer, CLOCK_MONOTONIC, timeout_usec, 0,
                                           on_wait_timeout, cl);
+}
+
+static int park(struct hv_client *cl, struct hv_wait *w, enum hv_wait_kind kind) {
+        return park_for(cl, w, kind, WAIT_TIMEOUT_USEC);
 }
 
 static struct hv_guest *find_guest(struct hv_sim *sim, struct json_object *req) {
@@ -325,6 +350,12 @@ static struct json_object *guest_json(const struct hv_guest *g) {
         json_object_object_add(r, "registered", json_object_new_boolean(g->relay.registered));
         json_object_object_add(r, "opens", json_object_new_int((int)g->relay.connects));
         json_object_object_add(o, "kvp_relay", r);
+        r = json_object_new_object();
+        json_object_object_add(r, "present", json_object_new_boolean(g->vss.path != NULL));
+        json_object_object_add(r, "open", json_object_new_boolean(g->vss.fd >= 0));
+        json_object_object_add(r, "registered", json_object_new_boolean(g->vss.registered));
+        json_object_object_add(r, "opens", json_object_new_int((int)g->vss.connects));
+        json_object_object_add(o, "vss_relay", r);
         return o;
 }
 
@@ -334,6 +365,50 @@ static int kvp_op_from_string(const char *s) {
                 if (strcmp(s, names[i]) == 0)
                         return (int)i;
         return -EINVAL;
+}
+
+/* The operations the kernel passes on to the VSS daemon. */
+static int vss_op_from_string(const char *s) {
+        static const struct {
+                const char *name;
+                uint8_t op;
+        } ops[] = { { "freeze", VSS_OP_FREEZE }, { "thaw", VSS_OP_THAW }, { "hot_backup", VSS_OP_HOT_BACKUP } };
+        for (unsigned i = 0; s && i < ELEMENTSOF(ops); i++)
+                if (strcmp(s, ops[i].name) == 0)
+                        return ops[i].op;
+        return -EINVAL;
+}
+
+static void handle_vss(struct hv_client *cl, struct hv_guest *g, struct json_object *req) {
+        struct hv_vss *v = &g->vss;
+        int op = vss_op_from_string(get_str(req, "vss_op", NULL));
+        if (op < 0) {
+                reply_error(cl, "bad vss_op (freeze, thaw or hot_backup)");
+                return;
+        }
+        if (!v->path) {
+                reply_error(cl, "vss: this guest has no hv_vss (--no-vss)");
+                return;
+        }
+        if (v->wait.kind != HV_WAIT_NONE) {
+                reply_error(cl, "busy");
+                return;
+        }
+        int r = hv_vss_send(v, (uint8_t)op);
+        if (r == -ENOTCONN) {
+                /* hv_snapshot with no daemon registered fails the request at once. */
+                struct json_object *o = ok_object();
+                add_status(o, VSS_HV_E_FAIL);
+                json_object_object_add(o, "answered_by", json_object_new_string("kernel"));
+                send_json(cl, o);
+                return;
+        }
+        if (r < 0) {
+                reply_error(cl, "vss: %s", strerror(-r));
+                return;
+        }
+        v->wait.vss_op = (uint8_t)op;
+        park_for(cl, &v->wait, HV_WAIT_VSS, VSS_WAIT_TIMEOUT_USEC);
 }
 
 static void handle(struct hv_client *cl, struct json_object *req) {
@@ -350,7 +425,7 @@ static void handle(struct hv_client *cl, struct json_object *req) {
                 send_json(cl, o);
                 return;
         }
-        static const char *const guest_ops[] = { "heartbeat", "shutdown", "time", "kvp", "corrupt", "rescind", "offer" };
+        static const char *const guest_ops[] = { "heartbeat", "shutdown", "time", "kvp", "vss", "corrupt", "rescind", "offer" };
         bool known = false;
         for (unsigned i = 0; i < ELEMENTSOF(guest_ops); i++)
                 known = known || strcmp(op, guest_ops[i]) == 0;
@@ -455,6 +530,8 @@ static void handle(struct hv_client *cl, struct json_object *req) {
                 }
                 w->kvp_op = (enum host_kvp_op)kop;
                 park(cl, w, HV_WAIT_KVP);
+        } else if (strcmp(op, "vss") == 0) {
+                handle_vss(cl, g, req);
         } else if (strcmp(op, "corrupt") == 0) {
                 int ic = hv_ic_from_name(get_str(req, "channel", "heartbeat"));
                 if (ic < 0) {

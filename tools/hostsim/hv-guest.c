@@ -1,6 +1,6 @@
 /* One simulated Hyper-V guest: fake sysfs, IC channels (ring file + interrupt socket,
  * decision 6) and the hv_kvp relay socket, with the host's side of each protocol
- * (spec/hyperv-ic.md §9). */
+ * (spec/hyperv-ic.md §9). The hv_vss relay is in hv-vss.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -105,7 +105,7 @@ static int write_text(const char *path, const char *fmt, ...) {
         return fclose(f) == 0 ? 0 : -EIO;
 }
 
-static int listen_seqpacket(const char *path) {
+int hv_listen_seqpacket(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
@@ -335,7 +335,7 @@ static int ch_init(struct hv_guest *g, enum hv_ic ic) {
         if ((r = pathf(path, sizeof path, "%s/dev/%s", g->root, c->uio)) < 0)
                 return r;
         c->dev_path = strdup(path);
-        c->lfd = listen_seqpacket(path);
+        c->lfd = hv_listen_seqpacket(path);
         if (c->lfd < 0)
                 return c->lfd;
         return sd_event_add_io(g->sim->event, &c->accept_src, c->lfd, EPOLLIN, ch_on_accept, c);
@@ -360,7 +360,7 @@ int hv_offer(struct hv_channel *c) {
                 return -EOPNOTSUPP; /* kernel-owned: no uio node */
         if (c->lfd >= 0)
                 return -EALREADY;
-        c->lfd = listen_seqpacket(c->dev_path);
+        c->lfd = hv_listen_seqpacket(c->dev_path);
         if (c->lfd < 0)
                 return c->lfd;
         msg("%s/%s: channel offered again", c->g->name, hv_ic_name(c->ic));
@@ -578,6 +578,7 @@ int hv_guest_init(struct hv_guest *g, struct hv_sim *sim, unsigned index, const 
         g->sim = sim;
         g->index = index;
         g->relay.fd = g->relay.lfd = -1;
+        g->vss.fd = g->vss.lfd = -1;
         for (unsigned i = 0; i < _HV_IC_MAX; i++)
                 g->ch[i].fd = g->ch[i].lfd = -1;
         g->name = strdup(name);
@@ -601,11 +602,13 @@ int hv_guest_init(struct hv_guest *g, struct hv_sim *sim, unsigned index, const 
         g->relay.path = pathjoin(g->root, "/dev/vmbus/hv_kvp");
         if (!g->relay.path)
                 return -ENOMEM;
-        g->relay.lfd = listen_seqpacket(g->relay.path);
+        g->relay.lfd = hv_listen_seqpacket(g->relay.path);
         if (g->relay.lfd < 0)
                 return g->relay.lfd;
         r = sd_event_add_io(sim->event, &g->relay.accept_src, g->relay.lfd, EPOLLIN, relay_on_accept, g);
         if (r < 0)
+                return r;
+        if ((r = hv_vss_init(g)) < 0)
                 return r;
         uint64_t now;
         sd_event_now(sim->event, CLOCK_MONOTONIC, &now);
@@ -634,6 +637,7 @@ void hv_guest_done(struct hv_guest *g) {
         if (g->relay.path)
                 unlink(g->relay.path);
         free(g->relay.path);
+        hv_vss_done(g);
         free(g->name);
         free(g->root);
 }

@@ -15,7 +15,8 @@ static void help(void) {
         printf("Usage: pvic-hostsim hyperv --dir DIR --guest NAME[,NAME...] [OPTIONS]\n"
                "Simulated Hyper-V host: per guest DIR/NAME/root holds a fake sysfs with the\n"
                "heartbeat, shutdown, timesync and KVP channels bound to uio_hv_generic, their\n"
-               "ring files and interrupt sockets, and dev/vmbus/hv_kvp (the kernel's KVP relay).\n"
+               "ring files and interrupt sockets, and dev/vmbus/hv_kvp and hv_vss (the kernel's\n"
+               "KVP and VSS relays).\n"
                "Run pvicd --transport=vmbus --root DIR/NAME/root against it. DIR/control.sock\n"
                "takes JSON requests (docs/hostsim-hyperv.md). Prints \"ready\" when listening.\n\n"
                "  -d, --dir=DIR                   state directory (created)\n"
@@ -25,6 +26,7 @@ static void help(void) {
                "      --ring-size=BYTES           ring size per direction (default 65536)\n"
                "      --kernel-ics=IC[,IC...]     leave these ICs bound to hv_utils (heartbeat,\n"
                "                                  shutdown, timesync, kvp): no uio node\n"
+               "      --no-vss                    no dev/vmbus/hv_vss (hv_utils without VSS)\n"
                "  -h, --help\n");
 }
 
@@ -43,7 +45,7 @@ static bool guest_name_ok(const char *n) {
 }
 
 int hv_sim_main(int argc, char **argv) {
-        enum { ARG_HB = 0x100, ARG_TIME, ARG_RING, ARG_KERNEL };
+        enum { ARG_HB = 0x100, ARG_TIME, ARG_RING, ARG_KERNEL, ARG_NO_VSS };
         static const struct option options[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "guest", required_argument, NULL, 'g' },
@@ -51,6 +53,7 @@ int hv_sim_main(int argc, char **argv) {
                 { "time-interval", required_argument, NULL, ARG_TIME },
                 { "ring-size", required_argument, NULL, ARG_RING },
                 { "kernel-ics", required_argument, NULL, ARG_KERNEL },
+                { "no-vss", no_argument, NULL, ARG_NO_VSS },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -78,6 +81,7 @@ int hv_sim_main(int argc, char **argv) {
                         }
                         break;
                 }
+                case ARG_NO_VSS: sim.no_vss = true; break;
                 case 'h': help(); return 0;
                 default: return 2;
                 }

@@ -1,7 +1,7 @@
 /* pvic-hostsim hyperv: a simulated Hyper-V host (docs/hostsim-hyperv.md). Per guest: a
  * fake sysfs tree with the four IC channels bound to uio_hv_generic, their ring files
- * and interrupt sockets, and the /dev/vmbus/hv_kvp relay socket where we play the
- * kernel; the host side of each IC behaves as spec/hyperv-ic.md §9 describes. */
+ * and interrupt sockets, and the /dev/vmbus/hv_kvp and hv_vss relay sockets where we
+ * play the kernel; the host side of each IC behaves as spec/hyperv-ic.md §9 describes. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@ struct hv_client;
 struct hv_guest;
 
 /* A control request waiting for the guest's answer. */
-enum hv_wait_kind { HV_WAIT_NONE, HV_WAIT_HEARTBEAT, HV_WAIT_SHUTDOWN, HV_WAIT_TIME, HV_WAIT_KVP };
+enum hv_wait_kind { HV_WAIT_NONE, HV_WAIT_HEARTBEAT, HV_WAIT_SHUTDOWN, HV_WAIT_TIME, HV_WAIT_KVP, HV_WAIT_VSS };
 
 struct hv_wait {
         enum hv_wait_kind kind;
@@ -32,6 +32,7 @@ struct hv_wait {
         size_t n_rtt, cap_rtt;
         uint32_t app_state;
         enum host_kvp_op kvp_op;
+        uint8_t vss_op;
 };
 
 struct hv_channel {
@@ -69,6 +70,16 @@ struct hv_relay {
         uint8_t msg[KVP_MSG_SIZE];
 };
 
+/* The hv_vss relay (hv-vss.c): the kernel's side of /dev/vmbus/hv_vss. */
+struct hv_vss {
+        char *path;                 /* NULL with --no-vss: hv_utils without VSS */
+        int lfd, fd;
+        sd_event_source *accept_src, *io_src;
+        bool registered;
+        unsigned connects;
+        struct hv_wait wait;
+};
+
 struct hv_guest {
         struct hv_sim *sim;
         unsigned index;
@@ -76,6 +87,7 @@ struct hv_guest {
         char *root;
         struct hv_channel ch[_HV_IC_MAX];
         struct hv_relay relay;
+        struct hv_vss vss;
         sd_event_source *hb_timer, *time_timer;
 };
 
@@ -88,6 +100,7 @@ struct hv_sim {
         uint64_t time_interval_usec;      /* 0: only on request */
         size_t ring_size;                 /* per direction */
         unsigned kernel_ics;              /* bit per enum hv_ic: bound to hv_utils, not uio */
+        bool no_vss;                      /* no dev/vmbus/hv_vss */
         int ctl_fd;
         sd_event_source *ctl_src;
         char *ctl_path;
@@ -106,11 +119,20 @@ int hv_send_shutdown(struct hv_channel *c, uint32_t flags, uint32_t reason, uint
 int hv_send_time(struct hv_channel *c, unsigned flags, uint8_t icflags);
 int hv_send_kvp(struct hv_channel *c, const struct host_kvp_request *req);
 int hv_relay_send(struct hv_relay *r, const struct host_kvp_request *req);
+/* op: VSS_OP_FREEZE, _THAW or _HOT_BACKUP (the only ones the kernel passes on);
+ * -ENOTCONN when no daemon has registered (the kernel then answers HV_E_FAIL itself). */
+int hv_vss_send(struct hv_vss *v, uint8_t op);
 int hv_corrupt(struct hv_channel *c, const char *how);
 /* Rescind: the channel is gone (guest connection closed, device node removed) until
  * hv_offer() creates it again. -EALREADY when it already is. */
 int hv_rescind(struct hv_channel *c);
 int hv_offer(struct hv_channel *c);
+
+/* hv-guest.c: a listening SEQPACKET socket at path (replacing what is there). */
+int hv_listen_seqpacket(const char *path);
+/* hv-vss.c: the guest's dev/vmbus/hv_vss (nothing with --no-vss), and its teardown. */
+int hv_vss_init(struct hv_guest *g);
+void hv_vss_done(struct hv_guest *g);
 
 /* Control socket (hv-control.c). */
 int hv_control_open(struct hv_sim *sim);
@@ -121,3 +143,5 @@ void hv_client_reply(struct hv_client *cl, struct json_object *o);
 /* Called by the guest side when an answer arrived or a channel went away. */
 void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, size_t len);
 void hv_wait_done_relay(struct hv_relay *r, int error, const struct host_kvp_reply *reply);
+/* The daemon's VSS answer: its error (the host's status) and flags. */
+void hv_wait_done_vss(struct hv_vss *v, int error, uint32_t status, uint32_t flags);

@@ -14,6 +14,8 @@
 #include "pvic/macro.h"
 
 #define HV_REPLY_TIMEOUT_MS 15000
+/* A freeze runs the guest's pre-freeze hooks first; pvic-hostsim waits 60 s for it. */
+#define HV_FREEZE_TIMEOUT_MS 65000
 #define HV_LINE_MAX (64 * 1024)
 
 struct hv_host {
@@ -60,12 +62,12 @@ static int hv_send(int fd, json_object *req) {
         return r;
 }
 
-static int hv_recv(int fd, json_object **reply) {
+static int hv_recv_within(int fd, json_object **reply, int timeout_ms) {
         static char buf[HV_LINE_MAX];
         size_t len = 0;
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int q = poll(&p, 1, HV_REPLY_TIMEOUT_MS);
+                int q = poll(&p, 1, timeout_ms);
                 if (q == 0)
                         return -ETIMEDOUT;
                 if (q < 0 && errno != EINTR)
@@ -87,20 +89,28 @@ static int hv_recv(int fd, json_object **reply) {
         return *reply ? 0 : -EBADMSG;
 }
 
+static int hv_recv(int fd, json_object **reply) {
+        return hv_recv_within(fd, reply, HV_REPLY_TIMEOUT_MS);
+}
+
 /* One request, one reply; {"ok":false,"error":...} becomes a negative errno with the
  * reply kept for the message. */
-static int hv_call(struct hv_host *h, json_object *req, json_object **reply) {
+static int hv_call_within(struct hv_host *h, json_object *req, json_object **reply, int timeout_ms) {
         int r = hv_send(h->fd, req);
         json_object_put(req);
         if (r < 0)
                 return r;
-        r = hv_recv(h->fd, reply);
+        r = hv_recv_within(h->fd, reply, timeout_ms);
         if (r < 0)
                 return r;
         json_object *ok;
         if (!json_object_object_get_ex(*reply, "ok", &ok) || !json_object_get_boolean(ok))
                 return -EIO;
         return 0;
+}
+
+static int hv_call(struct hv_host *h, json_object *req, json_object **reply) {
+        return hv_call_within(h, req, reply, HV_REPLY_TIMEOUT_MS);
 }
 
 static json_object *req_new(const char *op, const char *guest) {
@@ -419,10 +429,35 @@ static void hv_close(void *state) {
         free(h);
 }
 
-/* VSS (spec §4.5) is not wired yet: say so rather than pretend. */
+/* VSS (spec §4.5): FREEZE or THAW as a Hyper-V backup sends them, through the kernel's
+ * relay that pvic-hostsim plays. The answer is a status only: no per-mount outcomes, and
+ * no lease on the wire (the guest's [HyperV] VssLease= bounds the freeze). */
 static int hv_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, json_object **out) {
-        *out = host_error("freeze is not supported on Hyper-V yet (VSS)");
-        return -EOPNOTSUPP;
+        struct hv_host *h = state;
+        const char *action = thaw ? "thaw" : "freeze";
+        if (lease_sec) {
+                *out = host_error("--lease: Hyper-V's VSS carries no lease; the guest's [HyperV] VssLease= applies");
+                return -EINVAL;
+        }
+        json_object *reply = NULL, *req = req_new("vss", g);
+        json_object_object_add(req, "vss_op", json_object_new_string(action));
+        int r = hv_call_within(h, req, &reply, HV_FREEZE_TIMEOUT_MS);
+        if (r < 0)
+                return fail_with(reply, r, out, action);
+        const char *st = str(reply, "status"), *by = str(reply, "answered_by");
+        bool ok = st && strtoul(st, NULL, 16) == 0;
+        char answer[64];
+        if (ok)
+                snprintf(answer, sizeof answer, "%s", thaw ? "thawed" : "frozen");
+        else
+                snprintf(answer, sizeof answer, "failed:%s", st ?: "no-status");
+        *out = host_freeze_json(g, action, answer);
+        json_object_object_add(*out, "status", json_object_new_string(st ?: "?"));
+        /* "kernel": no VSS daemon in the guest; the kernel failed the request itself. */
+        if (by)
+                json_object_object_add(*out, "answered_by", json_object_new_string(by));
+        json_object_put(reply);
+        return ok ? 0 : -EIO;
 }
 
 int host_hyperv_open(struct host_backend *b, const char *socket_path) {

@@ -85,8 +85,10 @@ static void help(void) {
                "                                  parallel, one outcome per guest\n"
                "  freeze GUEST [--lease SECONDS]  freeze the guest's filesystems for a backup;\n"
                "                                  they thaw by themselves after the lease\n"
-               "                                  (default 10 s, at most 60 s)\n"
-               "  thaw GUEST                      thaw them now\n\n"
+               "                                  (default 10 s, at most 60 s). Hyper-V: a VSS\n"
+               "                                  FREEZE, which names no lease (no --lease; the\n"
+               "                                  guest's VssLease=, default 60 s, applies)\n"
+               "  thaw GUEST                      thaw them now (Hyper-V: a VSS THAW)\n\n"
                "  --json            machine-readable output (schemas in pvic-host(1))\n"
                "  -h, --help        this help\n\n"
                "Exit status: 0 success; 1 failure (for shutdown: any guest not done); 2 usage.\n");

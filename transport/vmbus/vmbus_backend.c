@@ -1,11 +1,13 @@
 /* The VMBus backend (design.md decision 3): per IC, either the kernel keeps the channel
  * (relay mode: hv_utils answers heartbeat/shutdown/timesync, KVP comes through
  * /dev/vmbus/hv_kvp) or we own it through uio_hv_generic (uio mode). auto picks uio for
- * the ICs bound to uio_hv_generic and the relay for KVP otherwise. */
+ * the ICs bound to uio_hv_generic and the relay for KVP otherwise. VSS is always the
+ * kernel's (/dev/vmbus/hv_vss, docs/freeze.md "Hyper-V"), whatever the mode. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pvic/freeze.h"
 #include "pvic/log.h"
 #include "pvic/pvicd.h"
 #include "pvic/services.h"
@@ -16,6 +18,7 @@ struct vmbus_backend {
         struct pvicd *d;
         struct vmbus_relay *relay;
         struct vmbus_uio *uio;
+        struct vss_relay *vss;
 };
 
 static void on_relay_kvp(void *userdata, const struct host_kvp_request *req, struct host_kvp_reply *reply) {
@@ -30,10 +33,32 @@ static int start_relay(struct vmbus_backend *b) {
         return vmbus_relay_new(&b->relay, b->d->event, path, on_relay_kvp, b);
 }
 
+static int on_vss_freeze(void *userdata, unsigned lease_sec, freeze_report_fn fn, void *fn_userdata) {
+        struct vmbus_backend *b = userdata;
+        /* The wire names no lease: the guest's [HyperV] VssLease= (default VSS_LEASE_SEC). */
+        return pvicd_freeze(b->d, b->d->config.vss_lease_sec, fn, fn_userdata);
+}
+
+static int on_vss_thaw(void *userdata, freeze_report_fn fn, void *fn_userdata) {
+        struct vmbus_backend *b = userdata;
+        return pvicd_thaw(b->d, fn, fn_userdata);
+}
+
+/* The relay says once if the device is missing (hv_utils without VSS, or VSS refused as
+ * in isolated VMs) and keeps looking for it quietly; everything else is served meanwhile. */
+static int start_vss(struct vmbus_backend *b) {
+        const struct vss_ops ops = { .freeze = on_vss_freeze, .thaw = on_vss_thaw, .userdata = b };
+        _cleanup_free_ char *path = root_path(b->d->config.root, "/dev/vmbus/hv_vss");
+        if (!path)
+                return log_oom();
+        return vss_relay_new(&b->vss, b->d->event, path, &ops);
+}
+
 static void vmbus_fini(void *state) {
         struct vmbus_backend *b = state;
         if (!b)
                 return;
+        b->vss = vss_relay_free(b->vss);
         b->relay = vmbus_relay_free(b->relay);
         b->uio = vmbus_uio_free(b->uio);
         free(b);
@@ -65,6 +90,11 @@ static int vmbus_init(struct pvicd *d, void **ret) {
                         vmbus_fini(b);
                         return r;
                 }
+        }
+        r = start_vss(b);
+        if (r < 0) {
+                vmbus_fini(b);
+                return r;
         }
         log_info("vmbus: mode %s: %s%s%s%s%s", config_vmbus_mode_name(mode),
                  b->relay ? "kvp via relay" : "kvp via uio",
