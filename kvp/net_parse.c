@@ -67,6 +67,38 @@ static int attr_string(const struct attr *a, char *buf, size_t size) {
         return 0;
 }
 
+/* A NUL-terminated string of any length, in place. */
+static int attr_cstr(const struct attr *a, const char **ret) {
+        if (!memchr(a->data, 0, a->len))
+                return -EBADMSG;
+        *ret = (const char *) a->data;
+        return 0;
+}
+
+int net_parse_devid(const char *s, int *ret) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 10 || strspn(s, "0123456789") != n)
+                return -EINVAL;
+        long long v = 0;
+        for (; *s; s++)
+                v = v * 10 + (*s - '0');
+        if (v > INT32_MAX)
+                return -ERANGE;
+        *ret = (int) v;
+        return 0;
+}
+
+/* xen-netfront's device is named "vif-<devid>" on the "xen" bus: xenbus derives the
+ * name from the nodename "device/vif/<devid>" and the devtype from its middle part, so
+ * this is exactly what sysfs's devtype and nodename would say. */
+static int parent_vif(const char *bus, const char *name) {
+        int devid;
+        if (!bus || !name || strcmp(bus, "xen") != 0 || strncmp(name, "vif-", 4) != 0 ||
+            net_parse_devid(name + 4, &devid) < 0)
+                return -1;
+        return devid;
+}
+
 static int parse_linkinfo(const struct attr *outer, struct net_link_info *l) {
         const uint8_t *p = outer->data;
         size_t len = outer->len;
@@ -82,6 +114,7 @@ static int parse_linkinfo(const struct attr *outer, struct net_link_info *l) {
 static int parse_link(const uint8_t *payload, size_t len, struct net_link_info *l) {
         struct ifinfomsg ifi;
         bool other_netns = false;
+        const char *parent = NULL, *bus = NULL;
         struct attr a;
         int r;
 
@@ -98,6 +131,7 @@ static int parse_link(const uint8_t *payload, size_t len, struct net_link_info *
                 .ifindex = ifi.ifi_index,
                 .flags = ifi.ifi_flags,
                 .type = ifi.ifi_type,
+                .parent_vif = -1,
         };
 
         const uint8_t *p = payload + NLMSG_ALIGN(sizeof ifi);
@@ -131,10 +165,20 @@ static int parse_link(const uint8_t *payload, size_t len, struct net_link_info *
                         if (parse_linkinfo(&a, l) < 0)
                                 return -EBADMSG;
                         break;
+                case IFLA_PARENT_DEV_NAME:
+                        if (attr_cstr(&a, &parent) < 0)
+                                return -EBADMSG;
+                        break;
+                case IFLA_PARENT_DEV_BUS_NAME:
+                        if (attr_cstr(&a, &bus) < 0)
+                                return -EBADMSG;
+                        break;
                 }
         }
         if (r < 0)
                 return r;
+        l->parent = parent != NULL;
+        l->parent_vif = parent_vif(bus, parent);
         /* The lower device lives in another namespace: its index means nothing here. */
         if (other_netns || l->link == l->ifindex)
                 l->link = 0;

@@ -71,7 +71,8 @@ static bool link_info_equal(const struct net_link_info *a, const struct net_link
         return a->ifindex == b->ifindex && a->flags == b->flags && a->type == b->type &&
                strcmp(a->name, b->name) == 0 && a->mac_len == b->mac_len &&
                memcmp(a->mac, b->mac, a->mac_len) == 0 && a->master == b->master &&
-               a->link == b->link && strcmp(a->kind, b->kind) == 0;
+               a->link == b->link && strcmp(a->kind, b->kind) == 0 && a->parent == b->parent &&
+               a->parent_vif == b->parent_vif;
 }
 
 static bool addr_info_equal(const struct net_addr_info *a, const struct net_addr_info *b) {
@@ -83,9 +84,15 @@ static int link_new(struct net_table *t, const struct net_link_info *info) {
         size_t pos;
         struct net_link *l = net_table_find(t, info->ifindex, &pos);
 
+        /* Only kernels that report bus devices report one; from then on a link without
+         * one has none. */
+        if (info->parent)
+                t->parents_reported = true;
         if (l) {
-                /* A rename invalidates what sysfs told us about the old name. */
-                bool renamed = info->name[0] && strcmp(info->name, l->info.name) != 0;
+                /* A rename invalidates what sysfs told us about the old name, a new bus
+                 * device what rtnetlink told us about the old one. */
+                bool reclassify = (info->name[0] && strcmp(info->name, l->info.name) != 0) ||
+                                  info->parent != l->info.parent || info->parent_vif != l->info.parent_vif;
                 struct net_link_info next = *info;
                 if (!next.name[0])
                         memcpy(next.name, l->info.name, sizeof next.name);
@@ -93,7 +100,7 @@ static int link_new(struct net_table *t, const struct net_link_info *info) {
                 if (link_info_equal(&next, &l->info))
                         return 0;
                 l->info = next;
-                if (renamed)
+                if (reclassify)
                         l->classified = false;
                 return 1;
         }
@@ -210,11 +217,21 @@ void net_table_mark_links(struct net_table *t) {
 }
 
 int net_table_sweep_links(struct net_table *t) {
-        int changed = 0;
-        for (size_t i = t->n_links; i > 0; i--)
-                if (t->links[i - 1]->stale)
-                        changed |= link_del(t, t->links[i - 1]->info.ifindex);
-        return changed;
+        /* One compaction pass: a re-dump after thousands of links went must not move the
+         * array once per link. */
+        size_t kept = 0;
+        for (size_t i = 0; i < t->n_links; i++) {
+                if (t->links[i]->stale)
+                        link_free(t->links[i]);
+                else
+                        t->links[kept++] = t->links[i];
+        }
+        if (kept == t->n_links)
+                return 0;
+        t->n_links = kept;
+        if (t->n_links < t->o.max_links)
+                t->links_capped_warned = false;
+        return 1;
 }
 
 void net_table_mark_addrs(struct net_table *t) {

@@ -23,6 +23,7 @@ struct net_table {
         struct net_link **links;       /* sorted by ifindex */
         size_t n_links, cap_links;
         bool links_capped_warned;
+        bool parents_reported;         /* a link message carried IFLA_PARENT_DEV_NAME */
 };
 
 struct net_link *net_table_find(const struct net_table *t, int ifindex, size_t *ret_pos);

@@ -281,6 +281,20 @@ static int build(struct net_table *t, struct walk *w, struct net_link **nics, si
         return 0;
 }
 
+/* rtnetlink first where allowed: it settles most links with no file read. */
+static void classify_link(const struct net_table *t, struct net_link *l, net_classify_fn classify,
+                          void *userdata) {
+        static const struct net_class none = { .nic = false, .kind = NET_NIC_OTHER, .devid = -1 };
+
+        l->cls = none;
+        if (is_loopback(l))
+                return;
+        if (t->o.parents_from_netlink && net_class_from_parent(&l->info, t->parents_reported, &l->cls))
+                return;
+        if (classify(l->info.name, &l->cls, userdata) < 0)
+                l->cls = none;
+}
+
 int net_table_snapshot(struct net_table *t, net_classify_fn classify, void *userdata,
                        struct net_snapshot **ret) {
         size_t n = t->n_links, n_nics = 0;
@@ -289,9 +303,7 @@ int net_table_snapshot(struct net_table *t, net_classify_fn classify, void *user
         for (size_t i = 0; i < n; i++) {
                 struct net_link *l = t->links[i];
                 if (!l->classified) {
-                        l->cls = (struct net_class) { .kind = NET_NIC_OTHER, .devid = -1 };
-                        if (!is_loopback(l) && classify(l->info.name, &l->cls, userdata) < 0)
-                                l->cls = (struct net_class) { .kind = NET_NIC_OTHER, .devid = -1 };
+                        classify_link(t, l, classify, userdata);
                         l->classified = true;
                 }
         }

@@ -7,5 +7,7 @@
 
 #include "pvic/netinfo.h"
 
-/* A new JSON array (never NULL unless out of memory); an empty array for NULL. */
+/* A new JSON array (never NULL unless out of memory); an empty array for NULL. Repeated
+ * values (kinds, small ints, short prefix and slot lists) are shared within the tree, so
+ * read and serialize it, but do not modify it in place. */
 json_object *net_snapshot_to_json(const struct net_snapshot *s);

@@ -33,6 +33,8 @@ struct net_link_info {
         int master;                    /* IFLA_MASTER, 0 if none */
         int link;                      /* IFLA_LINK in our netns, 0 if none or elsewhere */
         char kind[NET_KIND_MAX];       /* IFLA_INFO_KIND, "" if none */
+        bool parent;                   /* IFLA_PARENT_DEV_NAME: backed by a bus device (5.14+) */
+        int parent_vif;                /* N if that device is xenbus "vif-N" (bus "xen"), else -1 */
 };
 
 struct net_addr_info {
@@ -68,6 +70,9 @@ typedef int (*net_msg_fn)(const struct net_msg *m, void *userdata);
  * framing (returns -EBADMSG) or when fn returns < 0 (returned). Otherwise returns the
  * number of messages handed to fn. */
 int net_parse_buffer(const void *buf, size_t len, net_msg_fn fn, void *userdata, unsigned *ret_bad);
+/* A Xen devid: a plain non-negative decimal int of at most 10 digits ("0", "12"; not
+ * "", "+1", "01x", "4294967296"). 0 and *ret, or -EINVAL/-ERANGE. */
+int net_parse_devid(const char *s, int *ret);
 
 /* ---- stable slots (pure) ---- */
 
@@ -154,19 +159,29 @@ struct net_class {
 };
 typedef int (*net_classify_fn)(const char *name, struct net_class *ret, void *userdata);
 
-/* Classifies by ROOT/sys/class/net/NAME/device/{devtype,nodename,driver}. Never fails:
- * unreadable files mean "not that kind"; returns 0. `userdata` is the root ("" or
- * NULL for /). */
+/* Opens ROOT/sys/class/net ("" or NULL for /) for one classification pass: an O_PATH
+ * fd, or -errno. */
+int net_sysfs_open(const char *root);
+/* Classifies by sysfs: NAME/device/{devtype,nodename,driver} under the directory whose
+ * fd `userdata` points to (an int from net_sysfs_open; -1: no link is a NIC). Never
+ * fails: unreadable files mean "not that kind"; returns 0. */
 int net_sysfs_classify(const char *name, struct net_class *ret, void *userdata);
+
+/* The class rtnetlink alone decides, with no file read: true and *ret filled, or false
+ * when sysfs must decide. `parents_reported`: the kernel has been seen to name links'
+ * bus devices (IFLA_PARENT_DEV_NAME), so a link without one has none. Only meaningful
+ * against the real /sys: a test root's fake sysfs is not what the kernel describes. */
+bool net_class_from_parent(const struct net_link_info *l, bool parents_reported, struct net_class *ret);
 
 struct net_table_options {
         unsigned max_links;
         unsigned max_addrs_per_link;
         bool ipv6_link_local;          /* report fe80::/10 (default true) */
+        bool parents_from_netlink;     /* classify by net_class_from_parent where it decides */
 };
 #define NET_TABLE_OPTIONS_DEFAULT \
         { .max_links = NET_LINKS_MAX_DEFAULT, .max_addrs_per_link = NET_ADDRS_PER_LINK_MAX_DEFAULT, \
-          .ipv6_link_local = true }
+          .ipv6_link_local = true, .parents_from_netlink = false }
 
 struct net_table;
 int net_table_new(struct net_table **ret, const struct net_table_options *o);
@@ -183,9 +198,9 @@ int net_table_sweep_links(struct net_table *t);
 void net_table_mark_addrs(struct net_table *t);
 int net_table_sweep_addrs(struct net_table *t);
 size_t net_table_n_links(const struct net_table *t);
-/* Classifies links not yet classified, attributes addresses to NICs by topology and
- * assigns stable slots (which live in the table, so call this once per published
- * snapshot). */
+/* Classifies links not yet classified (by rtnetlink where the options allow and it
+ * suffices, else by `classify`), attributes addresses to NICs by topology and assigns
+ * stable slots (which live in the table, so call this once per published snapshot). */
 int net_table_snapshot(struct net_table *t, net_classify_fn classify, void *userdata,
                        struct net_snapshot **ret);
 
@@ -202,9 +217,16 @@ struct net_collector_options {
         const char *root;              /* prefix for /sys; NULL or "" for / */
         uint64_t debounce_usec;        /* 0: NET_DEBOUNCE_USEC_DEFAULT */
         int rcvbuf;                    /* socket receive buffer; 0: 4 MiB (tests shrink it) */
+        /* NULL: sysfs under root, and rtnetlink's bus devices first when root is the real
+         * /sys (table.parents_from_netlink is then set for you). Otherwise called for every
+         * link to classify, with table.parents_from_netlink as given. */
+        net_classify_fn classify;
+        void *classify_userdata;
         struct net_table_options table;
 };
-#define NET_COLLECTOR_OPTIONS_DEFAULT { .root = NULL, .debounce_usec = 0, .rcvbuf = 0, .table = NET_TABLE_OPTIONS_DEFAULT }
+#define NET_COLLECTOR_OPTIONS_DEFAULT \
+        { .root = NULL, .debounce_usec = 0, .rcvbuf = 0, .classify = NULL, .classify_userdata = NULL, \
+          .table = NET_TABLE_OPTIONS_DEFAULT }
 
 /* Opens the rtnetlink socket, subscribes and starts the initial dump on `e`. */
 int net_collector_new(struct net_collector **ret, sd_event *e, const struct net_collector_options *o,

@@ -55,7 +55,9 @@ static void check(const struct net_snapshot *s) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        struct net_table_options o = { .max_links = 32, .max_addrs_per_link = 8, .ipv6_link_local = true };
+        /* Bus devices from the input decide first, as against the real /sys. */
+        struct net_table_options o = { .max_links = 32, .max_addrs_per_link = 8, .ipv6_link_local = true,
+                                       .parents_from_netlink = true };
         struct net_table *t = NULL;
         struct xen_vif_kv kv[64];
 

@@ -740,6 +740,22 @@ START_TEST(test_json) {
         ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(x, 0)), "198.51.100.1");
         ck_assert(json_object_object_get_ex(v0, "ipv4_prefix", &x));
         ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(x, 0)), 24);
+        /* Byte for byte what it was before repeated values were shared. */
+        ck_assert_str_eq(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN),
+                         "[{\"name\":\"enX0\",\"mac\":\"00:16:3e:aa:bb:cc\",\"kind\":\"xen-vif\",\"devid\":0,"
+                         "\"ipv4\":[\"198.51.100.1\"],\"ipv4_prefix\":[24],\"ipv4_slot\":[0],"
+                         "\"ipv6\":[],\"ipv6_prefix\":[],\"ipv6_slot\":[]},"
+                         "{\"name\":\"enX3\",\"mac\":\"00:16:3e:aa:bb:cc\",\"kind\":\"xen-vif\",\"devid\":3,"
+                         "\"ipv4\":[\"192.0.2.1\",\"192.0.2.2\",\"192.0.2.3\",\"192.0.2.4\",\"192.0.2.5\",\"192.0.2.6\","
+                         "\"192.0.2.7\",\"192.0.2.8\",\"192.0.2.9\",\"192.0.2.10\",\"192.0.2.11\",\"192.0.2.12\"],"
+                         "\"ipv4_prefix\":[24,24,24,24,24,24,24,24,24,24,24,24],"
+                         "\"ipv4_slot\":[0,1,2,3,4,5,6,7,8,9,10,11],"
+                         "\"ipv6\":[\"2001:db8::1\"],\"ipv6_prefix\":[64],\"ipv6_slot\":[0]},"
+                         "{\"name\":\"enX5\",\"mac\":\"00:16:3e:aa:bb:cc\",\"kind\":\"xen-vif\",\"devid\":5,"
+                         "\"ipv4\":[],\"ipv4_prefix\":[],\"ipv4_slot\":[],\"ipv6\":[],\"ipv6_prefix\":[],\"ipv6_slot\":[]},"
+                         "{\"name\":\"virtio0\",\"mac\":\"00:16:3e:aa:bb:cc\",\"kind\":\"other\",\"devid\":-1,"
+                         "\"ipv4\":[\"203.0.113.1\"],\"ipv4_prefix\":[24],\"ipv4_slot\":[0],"
+                         "\"ipv6\":[],\"ipv6_prefix\":[],\"ipv6_slot\":[]}]");
         json_object *other = json_object_array_get_idx(j, 3);
         ck_assert(json_object_object_get_ex(other, "kind", &x));
         ck_assert_str_eq(json_object_get_string(x), "other");
