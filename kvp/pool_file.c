@@ -346,6 +346,24 @@ int pool_file_check(struct pool_file *pf, size_t known, size_t *ret_total) {
         return POOL_FILE_SAME;
 }
 
+bool pool_file_unchanged(struct pool_file *pf, size_t known) {
+        struct stat st;
+
+        /* No lock is needed to compare: every write by anyone changes the size or the
+         * timestamps (multigrain timestamps, 6.13+, make even a write right after our
+         * own fstat visible), and when nothing changed there is nothing to read.
+         * fstat of our fd, not a stat of the path (a third of the cost): the path can
+         * only stop naming our inode by an unlink, a rename over it or a rename of it,
+         * and each of those changes our inode's ctime (and an unlink its link count).
+         * A journal left by a dead pvic writer matters only if its write reached the
+         * file, which shows here too; otherwise the next SET/DELETE deals with it. */
+        if (pf->fd < 0 || !pf->seen || fstat(pf->fd, &st) < 0 || st.st_nlink == 0)
+                return false;
+        return st.st_dev == pf->dev && st.st_ino == pf->ino && st.st_size == pf->size &&
+               (size_t) (st.st_size / R) == known && ts_eq(st.st_mtim, pf->mtime) &&
+               ts_eq(st.st_ctim, pf->ctime);
+}
+
 ssize_t pool_file_read(struct pool_file *pf, size_t first, size_t n, pool_file_record_fn fn,
                        void *userdata) {
         _cleanup_free_ uint8_t *buf = NULL;

@@ -49,6 +49,12 @@ void pool_file_unlock(struct pool_file *pf);
  * records in memory. *ret_total = whole records in the file now. */
 int pool_file_check(struct pool_file *pf, size_t known, size_t *ret_total);
 
+/* Without the lock, one fstat(2): true when the file is still as we last saw it
+ * (same size, mtime and ctime, still linked, `known` whole records), so memory already
+ * matches it and pool_file_check() would answer POOL_FILE_SAME. Any difference, even
+ * a write in progress or a rename, says false: take the lock and check. */
+bool pool_file_unchanged(struct pool_file *pf, size_t known);
+
 /* Calls fn for records [first, first + n) in file order; returns how many were read
  * (fewer if the file is shorter) or negative errno. */
 typedef int (*pool_file_record_fn)(const uint8_t *rec, size_t slot, void *userdata);

@@ -569,6 +569,25 @@ START_TEST(test_truncation_and_replace) {
         write_record_at(1, 0, rec, RS);
         ck_assert_int_eq(kvp_refresh(s, 1), 0);
         assert_value(s, 1, "z", "changed");
+
+        /* Replaced while the old file keeps another name (a backup hard link), so its
+         * link count never drops to 0: the unlocked check still sees the link and the
+         * rename, which change the old inode's ctime. */
+        char backup[300];
+        snprintf(backup, sizeof backup, "%s/backup", pooldir);
+        usleep(20000);
+        ck_assert_int_eq(link(pool_path(1), backup), 0);
+        ck_assert_int_eq(kvp_refresh(s, 1), 0);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        make_record(rec, "r", "18");
+        ck_assert_int_eq(write(fd, rec, RS), RS);
+        close(fd);
+        usleep(20000);
+        ck_assert_int_eq(rename(tmp, pool_path(1)), 0);
+        ck_assert_int_eq(kvp_refresh(s, 1), 0);
+        assert_order(s, 1, (const char *[]) { "r" }, 1);
+        ck_assert_int_eq(unlink(backup), 0);
 }
 END_TEST
 
@@ -774,7 +793,8 @@ START_TEST(test_lock_busy) {
         ck_assert_int_eq(kvp_set(s, 0, "b", "2"), -EAGAIN);
         ck_assert_int_eq(kvp_set(s, 0, "a", "2"), -EAGAIN);
         ck_assert_int_eq(kvp_delete(s, 0, "a"), -EAGAIN);
-        ck_assert_int_eq(kvp_refresh(s, 0), -EAGAIN);
+        /* Unchanged since our last look: nothing to read, so no lock to wait for. */
+        ck_assert_int_eq(kvp_refresh(s, 0), 0);
         ck_assert_int_eq(flock(fd, LOCK_UN), 0);
 
         /* hv_kvp_daemon's POSIX record lock (conflicts with our OFD lock) */
@@ -792,6 +812,23 @@ START_TEST(test_lock_busy) {
 
         ck_assert_int_eq(kvp_set(s, 0, "b", "2"), 0);
         assert_order(s, 0, (const char *[]) { "a", "b" }, 2);
+
+        /* cloud-init appending under its flock: the change shows, the lock is waited
+         * for (and memory answers meanwhile), then the record is picked up. */
+        {
+                uint8_t rec[RS];
+                fd = open(pool_path(0), O_RDWR | O_CLOEXEC);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+                make_record(rec, "c", "3");
+                ck_assert_int_eq(pwrite(fd, rec, RS, 2 * RS), RS);
+                ck_assert_int_eq(kvp_refresh(s, 0), -EAGAIN);
+                assert_order(s, 0, (const char *[]) { "a", "b" }, 2);
+                ck_assert_int_eq(flock(fd, LOCK_UN), 0);
+                close(fd);
+                ck_assert_int_eq(kvp_refresh(s, 0), 0);
+                assert_order(s, 0, (const char *[]) { "a", "b", "c" }, 3);
+        }
 }
 END_TEST
 
