@@ -12,10 +12,11 @@ for bin in "$@"; do
   work=build-fuzz/corpus-$name
   mkdir -p "$seeds" "$work"
   echo "fuzz: $name for ${secs}s"
-  if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+  if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="build-fuzz/$name-" "$work" "$seeds" >"build-fuzz/$name.log" 2>&1; then
     passed=$((passed + 1))
-    echo "fuzz: $name ok ($(ls "$work" | wc -l) new corpus entries)"
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "build-fuzz/$name.log" | tail -n1)
+    echo "fuzz: $name ok (${execs:-?} executions, $(ls "$work" | wc -l) new corpus entries)"
   else
     failed=$((failed + 1))
     echo "fuzz: $name FAILED"; tail -n 40 "build-fuzz/$name.log"
