@@ -23,7 +23,7 @@ static bool errno_is_read_only(int e) {
         return e == EROFS || e == EACCES || e == EPERM;
 }
 
-static int pool_file_reopen(struct pool_file *pf) {
+int pool_file_reopen(struct pool_file *pf) {
         int fd;
 
         if (pf->fd >= 0)

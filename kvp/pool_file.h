@@ -37,6 +37,8 @@ enum pool_file_change {
 
 int pool_file_open(struct pool_file *pf, int dir_fd, unsigned pool, mode_t mode, bool sync,
                    unsigned lock_timeout_ms);
+/* Opens the file again under pf->dir_fd (read-write if it can); nothing must be locked. */
+int pool_file_reopen(struct pool_file *pf);
 void pool_file_close(struct pool_file *pf);
 
 /* Takes flock and an OFD lock, non-blocking with a bounded retry: -EAGAIN after the

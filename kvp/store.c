@@ -59,6 +59,7 @@ struct kvp_change {
 
 struct kvp_store {
         int dir_fd;
+        char *dir_path; /* to look again when the directory was read-only */
         unsigned flags;
         uint64_t seed;
         struct kvp_pool pools[KVP_POOL_COUNT];
@@ -472,6 +473,36 @@ static int set_file(struct kvp_store *s, struct kvp_pool *p, const char *key, si
         return 0;
 }
 
+/* A pool found read-only may be writable again (remounted, a read-only bind mount
+ * undone): look once more before refusing a write. Through the path, since our directory
+ * fd may still be the read-only mount's. Costs two opens, and only while read-only. */
+static bool regain_writable(struct kvp_store *s, struct kvp_pool *p) {
+        int dfd = open(s->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return false;
+        int fd = openat(dfd, p->file.name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, p->file.mode);
+        if (fd < 0) {
+                close(dfd);
+                return false;
+        }
+        close(fd);
+        /* Everything that borrowed the old directory fd moves to the new one. */
+        for (unsigned i = 0; i < KVP_POOL_COUNT; i++) {
+                struct pool_file *pf = &s->pools[i].file;
+                if (s->pools[i].memory_only)
+                        continue;
+                pf->dir_fd = dfd;
+                journal_done(&pf->journal);
+                pf->journal.dir_fd = dfd;
+                if (!pf->writable && pool_file_reopen(pf) < 0)
+                        log_warning("KVP pool %u stays read-only.", i);
+        }
+        close(s->dir_fd);
+        s->dir_fd = dfd;
+        log_notice("KVP pool directory %s is writable again.", s->dir_path);
+        return p->file.writable;
+}
+
 int kvp_set(struct kvp_store *s, unsigned pool, const char *key_in, const char *value_in) {
         char key[KVP_KEY_SIZE], value[KVP_VALUE_SIZE];
         struct kvp_pool *p;
@@ -490,7 +521,7 @@ int kvp_set(struct kvp_store *s, unsigned pool, const char *key_in, const char *
 
         if (p->memory_only)
                 r = set_memory(s, p, key, strlen(key), value, strlen(value));
-        else if (p->file.fd >= 0 && !p->file.writable)
+        else if (p->file.fd >= 0 && !p->file.writable && !regain_writable(s, p))
                 r = log_error_errno(EROFS, "KVP pool %u: %s is read-only, cannot set '%s'.",
                                     pool, p->file.name, key);
         else {
@@ -536,7 +567,7 @@ int kvp_delete(struct kvp_store *s, unsigned pool, const char *key_in) {
         strcpy(key, key_in);
 
         if (!p->memory_only) {
-                if (p->file.fd >= 0 && !p->file.writable) {
+                if (p->file.fd >= 0 && !p->file.writable && !regain_writable(s, p)) {
                         ret = log_error_errno(EROFS, "KVP pool %u: %s is read-only, cannot delete '%s'.",
                                               pool, p->file.name, key);
                         goto finish;
@@ -710,6 +741,7 @@ struct kvp_store *kvp_store_free(struct kvp_store *s) {
         free(s->subs);
         if (s->dir_fd >= 0)
                 close(s->dir_fd);
+        free(s->dir_path);
         free(s);
         return NULL;
 }
@@ -726,6 +758,9 @@ int kvp_store_open(struct kvp_store **ret, const char *dir, const struct kvp_sto
         if (!s)
                 return log_oom();
         s->dir_fd = -1;
+        s->dir_path = strdup(dir);
+        if (!s->dir_path)
+                return log_oom();
         s->flags = o.flags;
         s->seed = random_seed();
         for (unsigned i = 0; i < KVP_POOL_COUNT; i++) {
