@@ -52,5 +52,8 @@ xenstore-write /local/domain/2/control/shutdown poweroff
 xenstore-write /local/domain/2/control/shutdown ""   # what the guest kernel does
 wait_for 5 grep -q "toolstack.*control/shutdown\|control/shutdown changed" "$TEST_TMPDIR/pvicd.log" || fail "a toolstack shutdown request was not logged"
 assert_eq "" "$(xenstore-read /local/domain/2/control/shutdown)" "pvicd never writes control/shutdown"
+sleep 0.5  # both events handled
+assert_eq 1 "$(grep -c "toolstack requested\|control/shutdown changed" "$TEST_TMPDIR/pvicd.log")" \
+  "one log line for one request (two watch events)"
 stop_guest
 pass_step "control/shutdown observed, never acknowledged by pvicd"
