@@ -282,30 +282,31 @@ void xen_control_event(struct xen_control *x, const char *path) {
 
 /* control/shutdown belongs to the kernel (spec §4.4): we only say what we saw. */
 /* One request makes two events (the toolstack's write, the kernel's clearing) and a
- * resume re-fires the watch: one line per burst, not one per event. */
-#define TOOLSTACK_LOG_QUIET_USEC (5u * 1000000u)
+ * resume re-fires the watch right after the suspend's: events closer than this to the
+ * one before belong to the same burst, which gets one line. Monotonic time stops while
+ * the domain is saved, so a suspend and its resume's events stay one burst. */
+#define TOOLSTACK_BURST_USEC (1u * 1000000u)
 
 static void on_toolstack_shutdown(struct xen_control *x, const char *value, int error, void *extra) {
-        uint64_t now = 0;
-        sd_event_now(x->d->event, CLOCK_MONOTONIC, &now);
-        if (value && value[0]) {
+        bool same_burst = extra != NULL;
+        if (value && value[0])
                 log_notice("xen: the toolstack requested '%s' through control/shutdown; the kernel carries it out",
                            value);
-                x->toolstack_logged_usec = now;
-        } else if (x->toolstack_events > 1 &&
-                   (!x->toolstack_logged_usec || now - x->toolstack_logged_usec >= TOOLSTACK_LOG_QUIET_USEC)) {
+        else if (x->toolstack_events > 1 && !same_burst)
                 /* The kernel acknowledges in the same transaction that it reads the request,
                  * so by the time we read, the value is usually gone: say what we saw. */
                 log_notice("xen: control/shutdown changed and was already acknowledged (by the kernel); "
                            "a toolstack shutdown request is being carried out");
-                x->toolstack_logged_usec = now;
-        }
 }
 
 void xen_control_toolstack_event(struct xen_control *x, const char *path) {
+        uint64_t now = 0;
+        sd_event_now(x->d->event, CLOCK_MONOTONIC, &now);
+        bool same_burst = x->toolstack_event_usec && now - x->toolstack_event_usec < TOOLSTACK_BURST_USEC;
+        x->toolstack_event_usec = now;
         /* The first event after (re)connecting is the watch's initial fire, not a request. */
         x->toolstack_events++;
-        read_key(x, "control/shutdown", on_toolstack_shutdown, NULL);
+        read_key(x, "control/shutdown", on_toolstack_shutdown, same_burst ? (void *)x : NULL);
 }
 
 void xen_control_init(struct xen_control *x, struct pvicd *d, struct xs_client *xs) {

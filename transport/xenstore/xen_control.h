@@ -15,7 +15,7 @@ struct xen_control {
         char time_seq[72];
         int64_t time_t1, time_t2, time_t3;
         unsigned toolstack_events; /* control/shutdown watch events since connecting */
-        uint64_t toolstack_logged_usec; /* CLOCK_MONOTONIC of the last line about it */
+        uint64_t toolstack_event_usec; /* CLOCK_MONOTONIC of the last such event */
 };
 
 void xen_control_init(struct xen_control *x, struct pvicd *d, struct xs_client *xs);
