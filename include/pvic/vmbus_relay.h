@@ -11,7 +11,8 @@
 
 struct vmbus_relay;
 
-/* Answers one host request; reply is zeroed before the call. */
+/* Answers one host request: sets reply->status and the fields its operation answers
+ * with (the encoder reads nothing else; the reply is not cleared before the call). */
 typedef void (*vmbus_relay_fn)(void *userdata, const struct host_kvp_request *req,
                                struct host_kvp_reply *reply);
 

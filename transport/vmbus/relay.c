@@ -97,7 +97,6 @@ static int relay_handle(struct vmbus_relay *r, size_t len) {
                 r->backoff_usec = 0;
                 return 0;
         }
-        memset(&r->reply, 0, sizeof r->reply);
         if (k != KVP_MSG_REQUEST) {
                 /* Whole but undecodable: the kernel still waits for this transaction's
                  * answer, and failure is the honest one. */
