@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Hyper-V VSS through the kernel relay's protocol (spec §4.5): a stand-in for the kernel
 # at /dev/vmbus/hv_vss (a SEQPACKET socket, as pvic-hostsim does for KVP) receives
-# REGISTER1, answers its version, sends FREEZE (writers block), THAW (they resume),
-# HOT_BACKUP (no auto-recovery), and a FREEZE left without THAW that the lease ends,
-# after which THAW is answered HV_E_FAIL (the snapshot cannot be trusted).
+# REGISTER1, answers its version, sends HOT_BACKUP (no auto-recovery), FREEZE (writers
+# block) and THAW (they resume), against the relay alone (tests/helpers/freeze-vss-relay).
+# The lease and the late THAW's HV_E_FAIL are checked through pvicd itself in
+# freeze-vss-pvicd.sh.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/helpers/freeze-setup.sh"
 mkdir -p "$FROOT/dev/vmbus"
