@@ -52,8 +52,8 @@ static int parse_inhibitors(struct shutdown_service *s, sd_bus_message *m) {
                         continue;
                 char w[SHUTDOWN_DETAIL_MAX], y[SHUTDOWN_DETAIL_MAX];
                 log_notice("Shutdown: blocked by inhibitor \"%s\" (pid %u, uid %u): %s",
-                           shutdown_sanitize(w, sizeof w, who), pid, uid,
-                           shutdown_sanitize(y, sizeof y, why));
+                           text_sanitize(w, sizeof w, who), pid, uid,
+                           text_sanitize(y, sizeof y, why));
                 if (!s->blocked_by[0])
                         snprintf(s->blocked_by, sizeof s->blocked_by, "%s", w);
         }

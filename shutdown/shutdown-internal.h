@@ -5,14 +5,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "pvic/hook_proc.h"
 #include "pvic/shutdown.h"
+#include "pvic/text.h"
 
 /* Bounds on text that ends up in logs, environments and status strings. */
 #define SHUTDOWN_REASON_MAX   256  /* bytes of PVIC_SHUTDOWN_REASON, NUL included */
 #define SHUTDOWN_DETAIL_MAX   128  /* bytes after "state:" */
 #define SHUTDOWN_ACK_TIMEOUT_MS 1000u /* the inhibitor query may not hold the ack longer */
-#define HOOK_LINE_MAX         1024 /* longer output lines are split */
-#define HOOK_OUTPUT_MAX       (64u * 1024u) /* per hook; the rest is read and dropped */
 #define HOOKS_MAX             256
 
 enum shutdown_phase {
@@ -24,20 +24,6 @@ enum shutdown_phase {
         PHASE_LATCHED,    /* the system is going down: never run another request */
 };
 
-struct hook_run {
-        char *name;
-        pid_t pid;
-        int pidfd;
-        int out_fd;
-        sd_event_source *exit_source;
-        sd_event_source *out_source;
-        sd_event_source *timer;
-        bool timed_out;
-        bool deadline_hit;
-        size_t logged;        /* output bytes seen; logging stops at HOOK_OUTPUT_MAX */
-        size_t line_len;
-        char line[HOOK_LINE_MAX + 1];
-};
 
 struct shutdown_service {
         sd_event *event;
@@ -68,7 +54,7 @@ struct shutdown_service {
         char **hooks;
         size_t n_hooks, next_hook;
         uint64_t deadline_usec; /* CLOCK_MONOTONIC */
-        struct hook_run *run;
+        struct hook_proc *run;
 
         /* power */
         sd_bus_slot *power_slot;
@@ -101,9 +87,6 @@ void shutdown_power_start(struct shutdown_service *s);
 void shutdown_power_cancel(struct shutdown_service *s);
 
 /* shutdown-text.c */
-/* Copies src into dst (size n > 0) keeping valid, printable UTF-8; anything else becomes
- * '?'. Never splits a character; always NUL-terminates. Returns dst. */
-char *shutdown_sanitize(char *dst, size_t n, const char *src);
 const char *shutdown_systemd_target(enum host_shutdown_action a);
 const char *shutdown_logind_method(enum host_shutdown_action a);
 /* A peer's error text can be long and multi-line: one bounded, printable line. */

@@ -31,7 +31,7 @@ static void report_to(shutdown_report_fn fn, void *userdata, enum shutdown_state
 
         if (has_detail) {
                 vsnprintf(raw, sizeof raw, detail_fmt, ap);
-                shutdown_sanitize(detail, sizeof detail, raw);
+                text_sanitize(detail, sizeof detail, raw);
                 snprintf(text, sizeof text, "%s:%s", name, detail);
         } else
                 snprintf(text, sizeof text, "%s", name);
@@ -230,7 +230,7 @@ int shutdown_request(struct shutdown_service *s, const struct host_shutdown *req
         char msg[HOST_SHUTDOWN_MESSAGE_MAX];
         memcpy(msg, req->message, sizeof msg);
         msg[sizeof msg - 1] = '\0';
-        shutdown_sanitize(s->reason, sizeof s->reason, msg);
+        text_sanitize(s->reason, sizeof s->reason, msg);
         if (s->reason[0])
                 log_info("Shutdown: the host's reason: %s", s->reason);
         s->blocked_by[0] = '\0';
