@@ -50,3 +50,13 @@ void vss_encode_register(uint8_t out[VSS_MSG_SIZE]) {
         memset(out, 0, VSS_MSG_SIZE);
         out[0] = VSS_OP_REGISTER1;
 }
+
+uint32_t vss_status_for(enum vss_action action, const char *state, bool freeze_ended_early) {
+        if (action == VSS_ACTION_FREEZE)
+                return strcmp(state, "frozen") == 0 ? VSS_HV_S_OK : VSS_HV_E_FAIL;
+        /* A THAW after the lease or the guard had ended the freeze: the snapshot may not be
+         * consistent, and the host must not believe it is. */
+        if (strncmp(state, "thawed", 6) != 0 || (strcmp(state, "thawed:not-frozen") == 0 && freeze_ended_early))
+                return VSS_HV_E_FAIL;
+        return VSS_HV_S_OK;
+}

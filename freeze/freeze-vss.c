@@ -1,6 +1,7 @@
 /* The VSS relay: the daemon end of /dev/vmbus/hv_vss. Registers with REGISTER1, reads the
  * kernel's version, then answers one 12-byte request at a time: FREEZE and THAW go to the
- * freeze service (with a lease, so a checkpoint the host abandons still thaws),
+ * freeze service (with a lease, so a checkpoint the host abandons still thaws) and are
+ * answered when the service reports, as hv_vss_daemon answers when its freeze is done;
  * HOT_BACKUP says "no auto-recovery", anything else is answered "ok" as hv_vss_daemon
  * does. An I/O error closes the device (the kernel fails the transaction in flight) and
  * reopens it a second later; a device that stays missing or busy is looked for less and
@@ -29,10 +30,13 @@ struct vss_relay {
         bool logged_missing;
         sd_event_source *io, *retry;
         uint64_t retry_usec;   /* the next reopen's delay; 0 after a registration */
-        /* The request being answered; the freeze service reports synchronously. */
+        /* The request the kernel waits on: one at a time (the kernel sends no other). */
         struct vss_request pending;
         bool has_pending;
         bool lease_expired; /* the last freeze ended without the host's THAW */
+        /* Distinct callback cookies: a freeze's later reports (its lease) must never answer
+         * a THAW, nor a thaw's an unrelated FREEZE. */
+        char freeze_tag, thaw_tag;
 };
 
 static void relay_schedule_open(struct vss_relay *r);
@@ -62,38 +66,52 @@ static void send_reply(struct vss_relay *r, uint32_t error) {
                 relay_fail(r, n < 0 ? errno : EIO, "writing the reply");
 }
 
-static void on_report(const char *state, const char *mounts, void *userdata) {
-        struct vss_relay *r = userdata;
-        if (strcmp(state, "thawed:lease-expired") == 0 || strcmp(state, "thawed:guard-exited") == 0) {
-                /* No request waits for this: remember it for the host's THAW. */
-                r->lease_expired = true;
-                log_warning("vss: the freeze ended before the host's thaw (%s)", state);
+static void on_report(struct vss_relay *r, enum vss_action for_action, const char *state, const char *mounts) {
+        const char *what = for_action == VSS_ACTION_FREEZE ? "freeze" : "thaw";
+        if (!r->has_pending || r->pending.action != for_action) {
+                /* No request waits for this: a freeze ended by its lease or guard, or the
+                 * late outcome of a request the kernel gave up on with the device. */
+                if (for_action == VSS_ACTION_FREEZE && strncmp(state, "frozen", 6) != 0) {
+                        r->lease_expired = true;
+                        log_warning("vss: the freeze ended before the host's thaw (%s)", state);
+                } else
+                        log_info("vss: %s: %s, with no request waiting", what, state);
                 return;
         }
-        if (!r->has_pending)
-                return;
-        bool ok;
-        if (r->pending.action == VSS_ACTION_FREEZE)
-                ok = strcmp(state, "frozen") == 0;
-        else
-                /* A thaw after the lease had ended it: the snapshot may not be consistent,
-                 * and the host must not believe it is. */
-                ok = strncmp(state, "thawed", 6) == 0 && !(strcmp(state, "thawed:not-frozen") == 0 && r->lease_expired);
-        log_info("vss: %s: %s %s", r->pending.action == VSS_ACTION_FREEZE ? "freeze" : "thaw", state, mounts);
-        send_reply(r, ok ? VSS_HV_S_OK : VSS_HV_E_FAIL);
+        log_info("vss: %s: %s %s", what, state, mounts);
+        send_reply(r, vss_status_for(for_action, state, r->lease_expired));
+}
+
+static void on_freeze_report(const char *state, const char *mounts, void *userdata) {
+        on_report(container_of(userdata, struct vss_relay, freeze_tag), VSS_ACTION_FREEZE, state, mounts);
+}
+
+static void on_thaw_report(const char *state, const char *mounts, void *userdata) {
+        on_report(container_of(userdata, struct vss_relay, thaw_tag), VSS_ACTION_THAW, state, mounts);
 }
 
 static void handle(struct vss_relay *r, const struct vss_request *req) {
         int k;
+        if (r->has_pending) {
+                /* The kernel holds one transaction at a time; a second is a confused peer. */
+                struct vss_request second = *req;
+                log_warning("vss: operation %u while %u is still being answered; refused", req->operation,
+                            r->pending.operation);
+                uint8_t out[VSS_MSG_SIZE];
+                vss_encode_reply(&second, VSS_HV_E_FAIL, out);
+                if (write(r->fd, out, sizeof out) != (ssize_t)sizeof out)
+                        relay_fail(r, errno ?: EIO, "writing the reply");
+                return;
+        }
         r->pending = *req;
         r->has_pending = true;
         switch (req->action) {
         case VSS_ACTION_FREEZE:
                 r->lease_expired = false;
-                k = r->ops.freeze(r->ops.userdata, VSS_LEASE_SEC, on_report, r);
+                k = r->ops.freeze(r->ops.userdata, VSS_LEASE_SEC, on_freeze_report, &r->freeze_tag);
                 break;
         case VSS_ACTION_THAW:
-                k = r->ops.thaw(r->ops.userdata, on_report, r);
+                k = r->ops.thaw(r->ops.userdata, on_thaw_report, &r->thaw_tag);
                 break;
         default:
                 log_debug("vss: operation %u answered ok", req->operation);
@@ -101,8 +119,6 @@ static void handle(struct vss_relay *r, const struct vss_request *req) {
                 return;
         }
         if (k < 0)
-                send_reply(r, VSS_HV_E_FAIL);
-        else if (r->has_pending) /* the service must have reported; never leave the kernel waiting */
                 send_reply(r, VSS_HV_E_FAIL);
 }
 

@@ -54,6 +54,12 @@ const char *freeze_mount_state_name(enum freeze_mount_state s);
 /* freeze-fs.c: the mount point under root, checked to be that device, then the ioctl. */
 int freeze_open_mount(const char *root, const char *escaped_path, unsigned major, unsigned minor);
 int freeze_unescape(const char *in, char *out, size_t size);
+/* freeze-ioctl.c: opens the candidates (the others become SKIPPED with the reason) and
+ * returns how many are open; FIFREEZE in order (-errno at the first real failure, that
+ * mount FAILED); FITHAW in reverse, returning how many would not thaw. */
+size_t freeze_mounts_open(const char *root, struct freeze_mounts *ms);
+int freeze_mounts_freeze(struct freeze_mounts *ms);
+size_t freeze_mounts_thaw(struct freeze_mounts *ms);
 /* Journal: written before anything is frozen, removed after the thaw. */
 int freeze_journal_write(const char *root, const struct freeze_mounts *ms);
 int freeze_journal_remove(const char *root);
@@ -62,11 +68,22 @@ int freeze_journal_remove(const char *root);
 int freeze_recover(const char *root);
 
 /* freeze-hooks.c: the executables in ROOT/etc/pvic/freeze.d in name order ("freeze") or
- * reverse order ("thaw"), one at a time, each killed (its process group) at timeout;
- * with before, only the names sorting before it. Returns 0, or -ETIMEDOUT/-EIO naming
- * the first failing hook in failed (when given). */
-int freeze_hooks_run(const char *root, const char *action, unsigned timeout_sec, const char *before, char *failed,
-                     size_t size);
+ * reverse order ("thaw"), one at a time on the loop, each killed (its process group) at
+ * timeout; with limit, only the names sorting before it (or up to it, inclusive). done
+ * comes once, from the loop: 0, or -ETIMEDOUT/-EIO naming the first failing hook, or
+ * -ECANCELED naming the hook killed by freeze_hooks_cancel(). A failing "freeze" hook
+ * ends the sequence; "thaw" hooks all run. */
+struct freeze_hooks;
+typedef void (*freeze_hooks_done_fn)(int result, const char *failed, void *userdata);
+int freeze_hooks_start(struct freeze_hooks **ret, sd_event *e, const char *root, const char *action,
+                       unsigned timeout_sec, const char *limit, bool inclusive, freeze_hooks_done_fn done,
+                       void *userdata);
+/* Kills the running hook and runs no more; done still comes. */
+void freeze_hooks_cancel(struct freeze_hooks *h);
+/* The hook started last, NULL before the first. */
+const char *freeze_hooks_last_started(const struct freeze_hooks *h);
+/* Kills a running hook without calling done. */
+struct freeze_hooks *freeze_hooks_free(struct freeze_hooks *h);
 
 /* freeze-guard.c */
 /* Starts `self_exe --thaw-guard ROOT PID LEASE_MS`; *ret_pidfd watches it. */
@@ -77,17 +94,25 @@ int freeze_guard_main(int argc, char **argv);
 
 /* freeze-service.c */
 struct freeze_service;
-/* state: "frozen", "thawed", "thawed:lease-expired", "failed:<why>", "refused:<why>";
- * mounts: per-mount outcomes (may be ""). The lease-expiry thaw is reported through the
- * callback of the freeze it ends. */
+/* state: "frozen", "thawed", "thawed:lease-expired", "thawed:cancelled", "failed:<why>",
+ * "refused:<why>"; mounts: per-mount outcomes (may be ""). Each request's callback comes
+ * once with its outcome (from the loop, or at once for a refusal); a freeze's callback
+ * comes once more for the lease or guard thaw that ends it. */
 typedef void (*freeze_report_fn)(const char *state, const char *mounts, void *userdata);
 
 int freeze_service_new(struct freeze_service **ret, sd_event *e, const char *root);
 struct freeze_service *freeze_service_free(struct freeze_service *s);
 bool freeze_service_frozen(const struct freeze_service *s);
-/* Synchronous up to the "frozen"/"failed" report (pre-freeze hooks included). lease_sec 0
- * means the default; larger than the cap is capped. */
+/* Asynchronous: the pre-freeze hooks run on the loop, then the freeze, then the report.
+ * One freeze at a time: "refused:already-frozen" while frozen, "refused:busy" while the
+ * hooks of another freeze or thaw run. lease_sec 0 means the default; larger than the
+ * cap is capped. */
 int freeze_request(struct freeze_service *s, unsigned lease_sec, freeze_report_fn fn, void *userdata);
+/* While frozen: FITHAW at once, then the post-thaw hooks, then "thawed". During the
+ * pre-freeze hooks: cancels the freeze (the running hook is killed, nothing is frozen,
+ * the thaw hooks of the hooks that started run): the freeze hears "failed:cancelled",
+ * this thaw "thawed:cancelled". During post-thaw hooks: "thawed:not-frozen" once they
+ * are done. Not frozen: "thawed:not-frozen" at once. */
 int freeze_thaw(struct freeze_service *s, freeze_report_fn fn, void *userdata);
 
 /* freeze-vss.c: Hyper-V VSS through the kernel's /dev/vmbus/hv_vss (spec §4.5), a
@@ -129,6 +154,11 @@ enum vss_action vss_decode(const void *buf, size_t len, bool in_handshake, struc
 /* The 12-byte reply to req (flags answered for HOT_BACKUP). */
 void vss_encode_reply(const struct vss_request *req, uint32_t error, uint8_t out[VSS_MSG_SIZE]);
 void vss_encode_register(uint8_t out[VSS_MSG_SIZE]);
+/* The status the host hears for the freeze service's report on its FREEZE or THAW (one
+ * rule for the relay and the uio channel). freeze_ended_early: the last freeze was ended
+ * by its lease or its guard, not by the host's THAW (reported to the freeze's callback
+ * while no request was pending). */
+uint32_t vss_status_for(enum vss_action action, const char *state, bool freeze_ended_early);
 
 struct vss_relay;
 struct vss_ops {

@@ -5,7 +5,8 @@
 # 0x00000000; pvic-host --hyperv freeze/thaw does the same. kill -9 of pvicd while
 # frozen: writes resume (the thaw guard) and the kernel fails the host's THAW. A FREEZE
 # the host never thaws ends at the guest's lease ([HyperV] VssLease=), and the late THAW
-# is answered 0x80004005. A guest whose hv_utils has no VSS still serves KVP.
+# is answered 0x80004005. A FREEZE behind a slow pre-freeze hook is answered once frozen.
+# A guest whose hv_utils has no VSS still serves KVP.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/helpers/freeze-setup.sh"
 SIM=$TEST_TMPDIR/hv
@@ -99,6 +100,24 @@ assert_eq "0x80004005 daemon" "$(answer thaw)" "THAW after the lease ended the f
 assert_eq "0x00000000 daemon" "$(answer freeze)" "the next FREEZE"
 assert_eq "0x00000000 daemon" "$(answer thaw)" "the next THAW"
 pass_step "a FREEZE without THAW thawed at the lease (${ms} ms for 2 s); the late THAW answered 0x80004005"
+
+# A slow pre-freeze hook: the kernel's FREEZE is held until the freeze is done (as
+# hv_vss_daemon holds it), not failed because the hooks run on the loop.
+cat > "$FROOT/etc/pvic/freeze.d/50-slow" <<'EOH'
+#!/bin/sh
+[ "$1" = thaw ] || sleep 2
+EOH
+chmod 0755 "$FROOT/etc/pvic/freeze.d/50-slow"
+t0=$(date +%s%N)
+assert_eq "0x00000000 daemon" "$(answer freeze)" "FREEZE behind a 2 s hook"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -ge 1900 ] || fail "FREEZE answered after $ms ms, before its 2 s hook was done"
+start_writer "$MNT_A/slow"
+writer_done 500 && fail "write completed after the held FREEZE"
+assert_eq "0x00000000 daemon" "$(answer thaw)" "THAW after the held FREEZE"
+writer_done 2000 || fail "writer still blocked after THAW"
+rm -f "$FROOT/etc/pvic/freeze.d/50-slow"
+pass_step "a FREEZE behind a slow hook is answered when frozen (${ms} ms), not failed early"
 
 kill -TERM "$PVICD"
 wait "$PVICD" || fail "pvicd exited with status $?"

@@ -53,14 +53,24 @@ static void on_freeze_report(const char *state, const char *mounts, void *userda
         /* userdata: the id buffer of the request this report belongs to */
         char id[72];
         snprintf(id, sizeof id, "%s", (const char *)userdata);
-        /* Any end of a freeze (thaw, lease, failure) frees its id for the next one. */
-        if (strcmp(state, "frozen") != 0 && strcmp(state, "refused:already-frozen") != 0)
+        /* Any end of this freeze (thaw, lease, failure) frees its id for the next one; a
+         * refusal ends only the refused request, and a thaw ends whatever was frozen. */
+        bool own = userdata == st.frozen_id, refused = strncmp(state, "refused:", 8) == 0;
+        if (strcmp(state, "frozen") != 0 && (own || !refused))
                 st.frozen_id[0] = 0;
         answer(id, state, mounts);
 }
 
+/* Thaws can wait on the freeze service's hooks, so each carries its own id. */
+static void on_thaw_report(const char *state, const char *mounts, void *userdata) {
+        char *id = userdata;
+        if (strncmp(state, "refused:", 8) != 0)
+                st.frozen_id[0] = 0;
+        answer(id, state, mounts);
+        free(id);
+}
+
 static void request_ready(void) {
-        static char thaw_id[72];
         char *end;
         unsigned long lease = 0;
         int r;
@@ -86,8 +96,10 @@ static void request_ready(void) {
                 snprintf(buf, 72, "%s", st.id);
                 r = pvicd_freeze(st.x->d, (unsigned)lease, on_freeze_report, buf);
         } else {
-                snprintf(thaw_id, sizeof thaw_id, "%s", st.id);
-                r = pvicd_thaw(st.x->d, on_freeze_report, thaw_id);
+                char *thaw_id = strdup(st.id);
+                r = thaw_id ? pvicd_thaw(st.x->d, on_thaw_report, thaw_id) : -ENOMEM;
+                if (r < 0)
+                        free(thaw_id);
         }
         if (r < 0)
                 answer(st.id, "failed:unavailable", NULL);
