@@ -1,6 +1,8 @@
 /* One administrator hook as a child of the loop. Its output comes through a pipe and is
- * logged line by line; its exit through a pidfd; its deadline through a timer that kills
- * the whole process group, so a hook's background children cannot outlive a timeout. */
+ * logged line by line; its exit through an sd-event child source (a pidfd where the
+ * kernel has them, SIGCHLD where it does not: kernels before 5.3, valgrind); its deadline
+ * through a timer that kills the whole process group, so a hook's background children
+ * cannot outlive a timeout. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,8 +23,8 @@
 struct hook_proc {
         char *name;
         const char *what;   /* static string of the caller's */
-        pid_t pid;          /* 0 once reaped */
-        int pidfd, out_fd;
+        pid_t pid;          /* 0 once it has exited */
+        int out_fd;
         sd_event_source *exit_source, *out_source, *timer;
         bool killed;
         unsigned timeout_sec; /* for the log: what the deadline came to */
@@ -107,22 +108,14 @@ static void kill_group(struct hook_proc *h) {
                 (void)kill(h->pid, SIGKILL);
 }
 
-static int on_exit_(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+/* sd-event reaps the child after this returns: until then its zombie holds the group id. */
+static int on_exit_(sd_event_source *src, const siginfo_t *si, void *userdata) {
         struct hook_proc *h = userdata;
         enum hook_result result;
-        int status = 0;
-        pid_t p;
 
-        /* The hook's children too, while its zombie still holds the group id. */
+        /* The hook's children too, while the group id is still held. */
         if (h->killed)
                 (void)kill(-h->pid, SIGKILL);
-        do
-                p = waitpid(h->pid, &status, WNOHANG);
-        while (p < 0 && errno == EINTR);
-        if (p == 0)
-                return 0; /* spurious wakeup */
-        if (p < 0)
-                log_warning_errno(errno, "%s %s: cannot reap pid %d: %m", h->what, h->name, (int)h->pid);
         h->pid = 0;
         h->exit_source = sd_event_source_disable_unref(h->exit_source);
         h->timer = sd_event_source_disable_unref(h->timer);
@@ -135,14 +128,14 @@ static int on_exit_(sd_event_source *src, int fd, uint32_t revents, void *userda
         }
         if (h->killed)
                 result = HOOK_TIMED_OUT;
-        else if (p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        else if (si->si_code == CLD_EXITED && si->si_status == 0) {
                 log_info("%s %s finished.", h->what, h->name);
                 result = HOOK_OK;
         } else {
-                if (p > 0 && WIFEXITED(status))
-                        log_warning("%s %s exited with status %d.", h->what, h->name, WEXITSTATUS(status));
-                else if (p > 0 && WIFSIGNALED(status))
-                        log_warning("%s %s was killed by signal %d.", h->what, h->name, WTERMSIG(status));
+                if (si->si_code == CLD_EXITED)
+                        log_warning("%s %s exited with status %d.", h->what, h->name, si->si_status);
+                else
+                        log_warning("%s %s was killed by signal %d.", h->what, h->name, si->si_status);
                 result = HOOK_FAILED;
         }
         /* Last: the callback may free h. */
@@ -213,17 +206,22 @@ int hook_proc_start(struct hook_proc **ret, sd_event *e, const struct hook_spec 
         uint64_t now = now_usec();
         unsigned timeout_sec = spec->deadline_usec > now ? (unsigned)((spec->deadline_usec - now + 999999) / 1000000) : 0;
         struct hook_proc *h = calloc(1, sizeof *h);
+        sigset_t chld;
         int r;
 
         if (!h || !(h->name = strdup(spec->name))) {
                 free(h);
                 return log_oom();
         }
-        h->pidfd = h->out_fd = -1;
+        h->out_fd = -1;
         h->what = spec->what;
         h->timeout_sec = timeout_sec;
         h->done = done;
         h->userdata = userdata;
+        /* sd-event's child sources need SIGCHLD blocked; the hook's own mask is reset. */
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, NULL);
         r = spawn(spec, &h->pid, &h->out_fd);
         if (r < 0) {
                 log_warning_errno(r, "%s %s: cannot run it: %m", spec->what, spec->name);
@@ -234,11 +232,8 @@ int hook_proc_start(struct hook_proc **ret, sd_event *e, const struct hook_spec 
         log_info("%s %s: running (pid %d, timeout %u s).", spec->what, spec->name, (int)h->pid, timeout_sec);
 
         /* From here the child exists: failures must kill it, not leave it unwatched. */
-        h->pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
-        if (h->pidfd < 0)
-                r = -errno;
-        else if ((r = sd_event_add_io(e, &h->exit_source, h->pidfd, EPOLLIN, on_exit_, h)) >= 0 &&
-                 (r = sd_event_add_io(e, &h->out_source, h->out_fd, EPOLLIN, on_output, h)) >= 0)
+        if ((r = sd_event_add_child(e, &h->exit_source, h->pid, WEXITED, on_exit_, h)) >= 0 &&
+            (r = sd_event_add_io(e, &h->out_source, h->out_fd, EPOLLIN, on_output, h)) >= 0)
                 r = sd_event_add_time(e, &h->timer, CLOCK_MONOTONIC, spec->deadline_usec, 0, on_deadline, h);
         if (r < 0) {
                 log_warning_errno(r, "%s %s: cannot watch it: %m; killing it.", spec->what, spec->name);
@@ -262,8 +257,6 @@ struct hook_proc *hook_proc_free(struct hook_proc *h) {
         sd_event_source_disable_unref(h->exit_source);
         sd_event_source_disable_unref(h->out_source);
         sd_event_source_disable_unref(h->timer);
-        if (h->pidfd >= 0)
-                close(h->pidfd);
         if (h->out_fd >= 0)
                 close(h->out_fd);
         free(h->name);

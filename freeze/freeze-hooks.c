@@ -153,8 +153,10 @@ void freeze_hooks_cancel(struct freeze_hooks *h) {
         h->cancelled = true;
         /* Killed, its done follows from the loop; not started yet, the deferred first
          * step ends the sequence at once. */
-        if (h->run)
+        if (h->run) {
+                log_notice("Freeze hook %s: killed (the freeze is cancelled).", hook_proc_name(h->run));
                 hook_proc_kill(h->run);
+        }
 }
 
 const char *freeze_hooks_last_started(const struct freeze_hooks *h) {

@@ -201,8 +201,10 @@ static void do_freeze(struct freeze_service *s) {
 
 static void on_pre_hooks(int result, const char *failed, void *userdata) {
         struct freeze_service *s = userdata;
-        char last[256];
+        char last[256], failed_hook[256];
+        /* Both point into the sequence, which goes now. */
         snprintf(last, sizeof last, "%s", freeze_hooks_last_started(s->hooks) ?: "");
+        snprintf(failed_hook, sizeof failed_hook, "%s", failed ?: "");
         s->hooks = freeze_hooks_free(s->hooks);
 
         if (s->cancelled) {
@@ -216,10 +218,10 @@ static void on_pre_hooks(int result, const char *failed, void *userdata) {
         if (result < 0) {
                 char state[320];
                 snprintf(state, sizeof state, "failed:hook-%s:%s", result == -ETIMEDOUT ? "timeout" : "failed",
-                         failed ?: "");
+                         failed_hook);
                 /* Undo only the hooks before the failed one: it quiesced nothing. */
                 log_warning("freeze: %s", state);
-                post_hooks(s, take(&s->freezer), failed, false, state);
+                post_hooks(s, take(&s->freezer), failed_hook[0] ? failed_hook : NULL, false, state);
                 return;
         }
         do_freeze(s);
