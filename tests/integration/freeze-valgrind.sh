@@ -3,7 +3,7 @@
 # a thaw that cancels the freeze, a failing hook; pvicd then stops cleanly with no error
 # and no leak. No freeze reaches FIFREEZE here: the thaw guard is pvicd re-executed
 # from /proc/self/exe, which under valgrind is valgrind (the freeze tests cover it, and
-# `make check SANITIZE=1` runs them under ASan).
+# `make check SANITIZE=1` runs them under ASan; there this test runs without valgrind).
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/helpers/freeze-setup.sh"
 hooks=$FROOT/etc/pvic/freeze.d

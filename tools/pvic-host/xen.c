@@ -293,13 +293,26 @@ static void on_flag(struct xs_client *c, const char *path, const char *token, vo
 }
 
 /* Reads `path` until its value starts with `prefix` (e.g. "<seq> "), or times out. */
+/* "<id> <state> ..." of a later request than ours ("<our id> "): ids are the requester's
+ * CLOCK_REALTIME in ns, so a later one is a larger number. */
+static bool supersedes(const char *v, const char *our_prefix, const char *state) {
+        char *end;
+        errno = 0;
+        unsigned long long theirs = strtoull(v, &end, 10), ours = strtoull(our_prefix, NULL, 10);
+        size_t n = strlen(state);
+        return errno == 0 && end != v && *end == ' ' && theirs > ours && strncmp(end + 1, state, n) == 0 &&
+               (end[1 + n] == ' ' || end[1 + n] == 0);
+}
+
+/* Waits until path holds a value starting with prefix; with superseded, a value of
+ * another request whose state is exactly that ends the wait too (returned as is). */
 static int await_value(struct xen_host *h, struct wait_flag *flag, const char *path, const char *prefix,
-                       uint64_t usec, char **value) {
+                       const char *superseded, uint64_t usec, char **value) {
         uint64_t deadline = xs_sync_now_usec() + usec;
         for (;;) {
                 char *v = NULL;
                 if (xs_sync_read(&h->xs, path, &v) >= 0) {
-                        if (strncmp(v, prefix, strlen(prefix)) == 0) {
+                        if (strncmp(v, prefix, strlen(prefix)) == 0 || (superseded && supersedes(v, prefix, superseded))) {
                                 *value = v;
                                 return 0;
                         }
@@ -334,7 +347,7 @@ static int xen_heartbeat(void *state, const char *g, json_object **out) {
                 *out = host_error("cannot write %s: %s", req, strerror(-r));
                 return r;
         }
-        r = await_value(h, &flag, path, prefix, XEN_REPLY_WAIT_USEC, &answer);
+        r = await_value(h, &flag, path, prefix, NULL, XEN_REPLY_WAIT_USEC, &answer);
         uint64_t t1 = xs_sync_now_usec();
         json_object *o = json_object_new_object();
         json_object_object_add(o, "guest", json_object_new_string(g));
@@ -372,7 +385,7 @@ static int xen_time(void *state, const char *g, json_object **out) {
                 *out = host_error("cannot write %s: %s", req_path, strerror(-r));
                 return r;
         }
-        r = await_value(h, &flag, reply_path, prefix, XEN_REPLY_WAIT_USEC, &answer);
+        r = await_value(h, &flag, reply_path, prefix, NULL, XEN_REPLY_WAIT_USEC, &answer);
         int64_t t4 = realtime_ns();
         if (r < 0) {
                 *out = host_error("guest %s did not answer the time request within 5 s", g);
@@ -564,12 +577,17 @@ static int xen_freeze(void *state, const char *g, bool thaw, unsigned lease_sec,
                 *out = host_error("cannot send the %s request: %s", action, strerror(-r));
                 return r;
         }
-        r = await_value(h, &flag, reply_path, prefix, XEN_FREEZE_WAIT_USEC, &answer);
+        /* One answer key: a thaw that cancels this freeze during its pre-freeze hooks is
+         * answered right after this freeze's "failed:cancelled", which it may overwrite
+         * before we read it. Its "thawed:cancelled" means ours was cancelled. */
+        r = await_value(h, &flag, reply_path, prefix, thaw ? NULL : "thawed:cancelled", XEN_FREEZE_WAIT_USEC,
+                        &answer);
         if (r < 0) {
                 *out = host_error("guest %s did not answer the %s request", g, action);
                 return r;
         }
-        *out = host_freeze_json(g, action, answer + strlen(prefix));
+        bool ours = strncmp(answer, prefix, strlen(prefix)) == 0;
+        *out = host_freeze_json(g, action, ours ? answer + strlen(prefix) : "failed:cancelled");
         free(answer);
         json_object_object_add(*out, "id", json_object_new_string(id));
         return json_object_get_boolean(json_object_object_get(*out, "ok")) ? 0 : -EIO;
