@@ -18,6 +18,7 @@
 
 #include "pvic/hook_proc.h"
 #include "pvic/log.h"
+#include "pvic/spawn.h"
 #include "pvic/text.h"
 
 struct hook_proc {
@@ -162,7 +163,6 @@ static int spawn(const struct hook_spec *spec, pid_t *ret_pid, int *ret_out) {
         char path[PATH_MAX];
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t none, all;
         int p[2], r;
 
         if (snprintf(path, sizeof path, "%s/%s", spec->dir, spec->name) >= (int)sizeof path)
@@ -170,24 +170,13 @@ static int spawn(const struct hook_spec *spec, pid_t *ret_pid, int *ret_out) {
         char *argv[] = { path, (char *)spec->arg, NULL };
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        sigemptyset(&none);
-        sigfillset(&all);
-        sigdelset(&all, SIGKILL);
-        sigdelset(&all, SIGSTOP);
-        /* Own process group: a timeout kills the hook's children with it. Clean signal
-         * state: the daemon's blocked/ignored signals are not the hook's business. */
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, p[1], STDERR_FILENO);
-        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-        posix_spawn_file_actions_addchdir_np(&fa, "/");
-
+        /* Own process group: a timeout kills the hook's children with it. */
+        r = spawn_clean_init(&attr, &fa, POSIX_SPAWN_SETPGROUP, p[1]);
+        if (r < 0) {
+                close(p[0]);
+                close(p[1]);
+                return r;
+        }
         r = posix_spawn(ret_pid, path, &fa, &attr, argv, spec->envp);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);

@@ -18,6 +18,7 @@
 
 #include "pvic/freeze.h"
 #include "pvic/log.h"
+#include "pvic/spawn.h"
 
 int freeze_guard_spawn(const char *self_exe, const char *root, unsigned lease_ms, int *ret_pid, int *ret_pidfd) {
         char pid_s[32], lease_s[32];
@@ -28,24 +29,13 @@ int freeze_guard_spawn(const char *self_exe, const char *root, unsigned lease_ms
         char *envp[] = { NULL };
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t none, all;
         pid_t pid;
 
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        sigemptyset(&none);
-        sigfillset(&all);
-        sigdelset(&all, SIGKILL);
-        sigdelset(&all, SIGSTOP);
         /* Own session: a signal to pvicd's process group or terminal does not reach it. */
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-        posix_spawn_file_actions_addchdir_np(&fa, "/");
-        int r = posix_spawn(&pid, self_exe, &fa, &attr, argv, envp);
+        int r = spawn_clean_init(&attr, &fa, POSIX_SPAWN_SETSID, -1);
+        if (r < 0)
+                return log_error_errno(r, "freeze: cannot start the thaw guard %s: %m", self_exe);
+        r = posix_spawn(&pid, self_exe, &fa, &attr, argv, envp);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         if (r != 0)
