@@ -90,6 +90,7 @@ extern const struct vmbus_ic_versions vmbus_ic_heartbeat_versions;
 extern const struct vmbus_ic_versions vmbus_ic_shutdown_versions;
 extern const struct vmbus_ic_versions vmbus_ic_timesync_versions;
 extern const struct vmbus_ic_versions vmbus_ic_kvp_versions;
+extern const struct vmbus_ic_versions vmbus_ic_vss_versions;
 /* NULL for ICs pvic does not implement. */
 const struct vmbus_ic_versions *vmbus_ic_versions_for(enum vmbus_ic_type t);
 
@@ -200,3 +201,31 @@ ssize_t vmbus_ic_kvp_request(uint8_t *buf, size_t bufsize, struct vmbus_ic_versi
                              const struct host_kvp_request *req);
 /* Host side: reads the guest's reply to op. */
 int vmbus_ic_kvp_reply_decode(const uint8_t *pkt, size_t len, struct host_kvp_reply *ret);
+
+/* ---- VSS, backups (docs/vmbus.md "VSS": Linux's hv_snapshot.c, MacHyperVSupport) ----
+ * Body: u8 operation, 7 reserved bytes, then a u32 flags field that HOT_BACKUP and
+ * GET_DM_INFO answers fill in; FREEZE (and AUTO_RECOVER) requests carry more (LUN lists,
+ * up to 6,260 bytes) that no guest reads. Operation codes are hv_vss_msg's
+ * (VSS_OP_* in pvic/freeze.h): the relay passes the same byte on. */
+#define VMBUS_IC_VSS_MIN_BODY 8u  /* operation + reserved */
+#define VMBUS_IC_VSS_BODY 12u     /* + flags */
+#define VMBUS_IC_VSS_FREEZE_BODY 6260u /* header, backup type, flags, LUN count, 260 LUNs */
+
+struct vmbus_ic_vss_request {
+        uint8_t operation;
+        uint32_t flags;           /* 0 when the body is too short to hold it */
+};
+/* -EBADMSG for a packet that is not VSS or whose body has no operation header (reset
+ * the channel), -EOPNOTSUPP for an operation above AUTO_RECOVER (7: none is defined
+ * for message version 5.0; answer VMBUS_IC_E_FAIL). */
+int vmbus_ic_vss_decode(const uint8_t *pkt, size_t len, struct vmbus_ic_vss_request *ret);
+/* The reply in place: HOT_BACKUP's flags become VSS_HBU_NO_AUTO_RECOVERY and
+ * GET_DM_INFO's 0 (as Linux answers), then the reply flags and status. -EMSGSIZE when
+ * those flags do not fit in the host's packet: pkt then holds a VMBUS_IC_E_FAIL reply. */
+int vmbus_ic_vss_reply(uint8_t *pkt, size_t len, uint8_t operation, uint32_t status);
+/* Host side: a request of body_len bytes (>= VMBUS_IC_VSS_MIN_BODY; zero-filled past
+ * the operation), icflags TRANSACTION|REQUEST. */
+ssize_t vmbus_ic_vss_request(uint8_t *buf, size_t bufsize, struct vmbus_ic_version msgver, uint8_t operation,
+                             size_t body_len);
+/* Host side: the guest's status and, when the body holds them, the flags. */
+int vmbus_ic_vss_reply_decode(const uint8_t *pkt, size_t len, uint32_t *ret_status, uint32_t *ret_flags);

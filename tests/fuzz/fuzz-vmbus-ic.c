@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pvic/freeze.h"
 #include "pvic/vmbus_ic.h"
 
 static const struct vmbus_ic_version versions[] = { { 1, 0 }, { 3, 0 }, { 3, 1 }, { 3, 2 }, { 4, 0 } };
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         (void) vmbus_ic_header_decode(data, size, &h);
 
-        for (int t = VMBUS_IC_HEARTBEAT; t <= VMBUS_IC_TIMESYNC; t++) {
+        for (int t = VMBUS_IC_HEARTBEAT; t <= VMBUS_IC_VSS; t++) {
                 p = dup_exact(data, size);
                 r = vmbus_ic_negotiate(p, size, vmbus_ic_versions_for(t), &fw, &msg);
                 if (r >= 0)
@@ -69,6 +70,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p = dup_exact(data, size);
         (void) vmbus_ic_timesync_decode(p, size, VMBUS_IC_VERSION(3, 0), &ts);
         (void) vmbus_ic_timesync_decode(p, size, VMBUS_IC_VERSION(4, 0), &ts);
+        free(p);
+
+        p = dup_exact(data, size);
+        struct vmbus_ic_vss_request vss;
+        r = vmbus_ic_vss_decode(p, size, &vss);
+        if (r == 0 || r == -EOPNOTSUPP) {
+                /* Whatever the operation, the reply keeps the rules, and a HOT_BACKUP
+                 * answered ok carries the no-auto-recovery flags back. */
+                uint32_t st, fl;
+                r = vmbus_ic_vss_reply(p, size, vss.operation, VMBUS_IC_S_OK);
+                check_reply(p, size);
+                if (vmbus_ic_vss_reply_decode(p, size, &st, &fl) < 0)
+                        abort();
+                if (r == 0 && vss.operation == VSS_OP_HOT_BACKUP && (st != 0 || fl != VSS_HBU_NO_AUTO_RECOVERY))
+                        abort();
+        }
         free(p);
 
         p = dup_exact(data, size);

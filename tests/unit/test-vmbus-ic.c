@@ -221,7 +221,7 @@ START_TEST(test_negotiate_request_encoder) {
         ck_assert_int_eq(vmbus_ic_negotiate_request(out, sizeof out, fw, 2, msg, 1), (ssize_t)sizeof want);
         ck_assert_mem_eq(out, want, sizeof want);
         ck_assert_int_eq(vmbus_ic_negotiate_request(out, 40, fw, 2, msg, 1), -ENOBUFS);
-        ck_assert_ptr_null(vmbus_ic_versions_for(VMBUS_IC_VSS));
+        ck_assert_ptr_null(vmbus_ic_versions_for(VMBUS_IC_FCOPY));
         ck_assert_ptr_eq(vmbus_ic_versions_for(VMBUS_IC_KVP), &vmbus_ic_kvp_versions);
 }
 END_TEST

@@ -141,12 +141,17 @@ static const struct vmbus_ic_version heartbeat_msg[] = { { 3, 1 }, { 3, 0 }, { 1
 static const struct vmbus_ic_version shutdown_msg[] = { { 3, 2 }, { 3, 1 }, { 3, 0 }, { 1, 0 } };
 static const struct vmbus_ic_version timesync_msg[] = { { 4, 0 }, { 3, 0 }, { 1, 0 } };
 static const struct vmbus_ic_version kvp_msg[] = { { 4, 0 }, { 3, 0 }, { 1, 0 } };
+/* VSS: Linux's hv_snapshot.c and MacHyperVSupport both offer framework 3.0 and message
+ * 5.0 only (docs/vmbus.md "VSS"); 5.0 is the first version with FREEZE/THAW. */
+static const struct vmbus_ic_version vss_fw[] = { { 3, 0 } };
+static const struct vmbus_ic_version vss_msg[] = { { 5, 0 } };
 
 #define VERSIONS(m) { util_fw, ELEMENTSOF(util_fw), m, ELEMENTSOF(m) }
 const struct vmbus_ic_versions vmbus_ic_heartbeat_versions = VERSIONS(heartbeat_msg);
 const struct vmbus_ic_versions vmbus_ic_shutdown_versions = VERSIONS(shutdown_msg);
 const struct vmbus_ic_versions vmbus_ic_timesync_versions = VERSIONS(timesync_msg);
 const struct vmbus_ic_versions vmbus_ic_kvp_versions = VERSIONS(kvp_msg);
+const struct vmbus_ic_versions vmbus_ic_vss_versions = { vss_fw, ELEMENTSOF(vss_fw), vss_msg, ELEMENTSOF(vss_msg) };
 
 const struct vmbus_ic_versions *vmbus_ic_versions_for(enum vmbus_ic_type t) {
         switch (t) {
@@ -158,6 +163,8 @@ const struct vmbus_ic_versions *vmbus_ic_versions_for(enum vmbus_ic_type t) {
                 return &vmbus_ic_timesync_versions;
         case VMBUS_IC_KVP:
                 return &vmbus_ic_kvp_versions;
+        case VMBUS_IC_VSS:
+                return &vmbus_ic_vss_versions;
         default:
                 return NULL;
         }
