@@ -217,6 +217,21 @@ void hv_wait_done_channel(struct hv_channel *c, int error, const uint8_t *pkt, s
                 add_status(o, h.status);
                 wait_finish(w, o);
                 return;
+        case HV_WAIT_VSS: {
+                uint32_t st = VMBUS_IC_E_FAIL, fl = 0;
+                if (vmbus_ic_vss_reply_decode(pkt, len, &st, &fl) < 0) {
+                        wait_fail(w, "malformed reply");
+                        return;
+                }
+                o = ok_object();
+                add_status(o, st);
+                if (w->vss_op == VSS_OP_HOT_BACKUP || w->vss_op == VSS_OP_GET_DM_INFO)
+                        json_object_object_add(o, "flags", json_object_new_int64(fl));
+                json_object_object_add(o, "answered_by", json_object_new_string("daemon"));
+                json_object_object_add(o, "via", json_object_new_string("uio"));
+                wait_finish(w, o);
+                return;
+        }
         case HV_WAIT_KVP: {
                 struct host_kvp_reply *r = calloc(1, sizeof *r);
                 o = ok_object();
@@ -263,6 +278,7 @@ void hv_wait_done_vss(struct hv_vss *v, int error, uint32_t status, uint32_t fla
         if (w->vss_op == VSS_OP_HOT_BACKUP)
                 json_object_object_add(o, "flags", json_object_new_int64(flags));
         json_object_object_add(o, "answered_by", json_object_new_string("daemon"));
+        json_object_object_add(o, "via", json_object_new_string("relay"));
         wait_finish(w, o);
 }
 
@@ -367,27 +383,67 @@ static int kvp_op_from_string(const char *s) {
         return -EINVAL;
 }
 
-/* The operations the kernel passes on to the VSS daemon. */
+/* The operations the kernel passes on to the VSS daemon, and GET_DM_INFO, which it
+ * answers itself (a uio guest answers it on the ring). */
 static int vss_op_from_string(const char *s) {
         static const struct {
                 const char *name;
                 uint8_t op;
-        } ops[] = { { "freeze", VSS_OP_FREEZE }, { "thaw", VSS_OP_THAW }, { "hot_backup", VSS_OP_HOT_BACKUP } };
+        } ops[] = { { "freeze", VSS_OP_FREEZE }, { "thaw", VSS_OP_THAW }, { "hot_backup", VSS_OP_HOT_BACKUP },
+                    { "get_dm_info", VSS_OP_GET_DM_INFO } };
         for (unsigned i = 0; s && i < ELEMENTSOF(ops); i++)
                 if (strcmp(s, ops[i].name) == 0)
                         return ops[i].op;
         return -EINVAL;
 }
 
+/* An answer nobody on the guest gave: the kernel's (relay, no daemon registered) or the
+ * host's own (uio, nobody has the channel open). */
+static void vss_fail_here(struct hv_client *cl, const char *by, const char *via, uint32_t status) {
+        struct json_object *o = ok_object();
+        add_status(o, status);
+        json_object_object_add(o, "answered_by", json_object_new_string(by));
+        json_object_object_add(o, "via", json_object_new_string(via));
+        send_json(cl, o);
+}
+
+/* VSS on a uio-bound channel: the host's request goes on the ring. */
+static void handle_vss_uio(struct hv_client *cl, struct hv_channel *c, int op) {
+        if (c->wait.kind != HV_WAIT_NONE) {
+                reply_error(cl, "busy");
+                return;
+        }
+        int r = hv_send_vss(c, (uint8_t)op);
+        if (r == -ENOTCONN) {
+                vss_fail_here(cl, "host", "uio", VSS_HV_E_FAIL);
+                return;
+        }
+        if (r < 0) {
+                reply_error(cl, "vss: %s", strerror(-r));
+                return;
+        }
+        c->wait.vss_op = (uint8_t)op;
+        park_for(cl, &c->wait, HV_WAIT_VSS, VSS_WAIT_TIMEOUT_USEC);
+}
+
 static void handle_vss(struct hv_client *cl, struct hv_guest *g, struct json_object *req) {
         struct hv_vss *v = &g->vss;
         int op = vss_op_from_string(get_str(req, "vss_op", NULL));
         if (op < 0) {
-                reply_error(cl, "bad vss_op (freeze, thaw or hot_backup)");
+                reply_error(cl, "bad vss_op (freeze, thaw, hot_backup or get_dm_info)");
+                return;
+        }
+        if (!(g->sim->kernel_ics & (1u << HV_IC_VSS))) {
+                handle_vss_uio(cl, &g->ch[HV_IC_VSS], op);
                 return;
         }
         if (!v->path) {
                 reply_error(cl, "vss: this guest has no hv_vss (--no-vss)");
+                return;
+        }
+        if (op == VSS_OP_GET_DM_INFO) {
+                /* hv_snapshot.c answers it itself, flags 0, whoever is registered. */
+                vss_fail_here(cl, "kernel", "relay", VSS_HV_S_OK);
                 return;
         }
         if (v->wait.kind != HV_WAIT_NONE) {
@@ -397,10 +453,7 @@ static void handle_vss(struct hv_client *cl, struct hv_guest *g, struct json_obj
         int r = hv_vss_send(v, (uint8_t)op);
         if (r == -ENOTCONN) {
                 /* hv_snapshot with no daemon registered fails the request at once. */
-                struct json_object *o = ok_object();
-                add_status(o, VSS_HV_E_FAIL);
-                json_object_object_add(o, "answered_by", json_object_new_string("kernel"));
-                send_json(cl, o);
+                vss_fail_here(cl, "kernel", "relay", VSS_HV_E_FAIL);
                 return;
         }
         if (r < 0) {

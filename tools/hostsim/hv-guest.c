@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hv-sim.h"
+#include "pvic/freeze.h"
 #include "pvic/macro.h"
 
 static const struct {
@@ -30,6 +31,8 @@ static const struct {
                              "2dd1ce17-079e-403c-b352-a1921ee207ee", VMBUS_IC_TIMESYNC, 13 },
         [HV_IC_KVP] = { "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
                         "242ff919-07db-4180-9c2e-b86cb68c8c55", VMBUS_IC_KVP, 14 },
+        [HV_IC_VSS] = { "vss", "35fa2e29-ea23-4236-96ae-3a6ebacba440",
+                        "0b1a2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", VMBUS_IC_VSS, 15 },
 };
 
 /* What a Windows host offers (spec §3.3 "versions known to exist on the host side"). */
@@ -38,6 +41,8 @@ static const struct vmbus_ic_version host_hb[] = { { 1, 0 }, { 3, 0 }, { 3, 1 } 
 static const struct vmbus_ic_version host_sd[] = { { 1, 0 }, { 3, 0 }, { 3, 1 }, { 3, 2 } };
 static const struct vmbus_ic_version host_ts[] = { { 1, 0 }, { 3, 0 }, { 4, 0 } };
 static const struct vmbus_ic_version host_kvp[] = { { 3, 0 }, { 4, 0 }, { 5, 0 } };
+/* OpenVMM's VSS versions (hyperv_ic_protocol vss.rs): a guest speaking 5.0 picks that. */
+static const struct vmbus_ic_version host_vss[] = { { 4, 0 }, { 5, 0 }, { 6, 0 }, { 7, 0 } };
 
 const char *hv_ic_name(enum hv_ic ic) {
         return ic < _HV_IC_MAX ? ic_info[ic].name : "?";
@@ -244,6 +249,7 @@ static int ch_on_accept(sd_event_source *s, int fd, uint32_t revents, void *user
         case HV_IC_HEARTBEAT: mv = host_hb; nmv = ELEMENTSOF(host_hb); break;
         case HV_IC_SHUTDOWN: mv = host_sd; nmv = ELEMENTSOF(host_sd); break;
         case HV_IC_TIMESYNC: mv = host_ts; nmv = ELEMENTSOF(host_ts); break;
+        case HV_IC_VSS: mv = host_vss; nmv = ELEMENTSOF(host_vss); break;
         default: mv = host_kvp; nmv = ELEMENTSOF(host_kvp); break;
         }
         ssize_t len = vmbus_ic_negotiate_request(c->buf, sizeof c->buf, host_fw, ELEMENTSOF(host_fw), mv, nmv);
@@ -424,6 +430,16 @@ int hv_send_kvp(struct hv_channel *c, const struct host_kvp_request *req) {
         return len < 0 ? (int)len : ch_send(c, c->buf, (size_t)len, false);
 }
 
+int hv_send_vss(struct hv_channel *c, uint8_t op) {
+        if (!ch_ready(c))
+                return -ENOTCONN;
+        /* FREEZE carries the LUN list hosts send (the 6,260-byte body); the rest the
+         * header and flags word. */
+        size_t body = op == VSS_OP_FREEZE ? VMBUS_IC_VSS_FREEZE_BODY : VMBUS_IC_VSS_BODY;
+        ssize_t len = vmbus_ic_vss_request(c->buf, sizeof c->buf, c->msgver, op, body);
+        return len < 0 ? (int)len : ch_send(c, c->buf, (size_t)len, false);
+}
+
 /* Garbage a broken or hostile host could put into the guest's RX ring. */
 int hv_corrupt(struct hv_channel *c, const char *how) {
         struct vmbus_ring *rx = &c->rings.rx;
@@ -450,6 +466,18 @@ int hv_corrupt(struct hv_channel *c, const char *how) {
                 /* A packet too short for the IC header. */
                 uint8_t small[16] = { 1, 0, 0, 0, 8 };
                 struct iovec iov = { small, sizeof small };
+                int r = vmbus_ring_send(rx, VMBUS_PKT_DATA_INBAND, 0, 0, &iov, 1);
+                if (r < 0)
+                        return r;
+        } else if (strcmp(how, "vss_short") == 0) {
+                /* A VSS message whose body ends inside the operation header. */
+                static const uint8_t body[4] = { VSS_OP_FREEZE };
+                struct vmbus_ic_header h = { .framever = { 3, 0 }, .msgtype = VMBUS_IC_VSS, .msgver = c->msgver,
+                                             .flags = VMBUS_ICMSGHDRFLAG_TRANSACTION | VMBUS_ICMSGHDRFLAG_REQUEST };
+                ssize_t len = vmbus_ic_request_encode(c->buf, sizeof c->buf, &h, body, sizeof body);
+                if (len < 0)
+                        return (int)len;
+                struct iovec iov = { c->buf, (size_t)len };
                 int r = vmbus_ring_send(rx, VMBUS_PKT_DATA_INBAND, 0, 0, &iov, 1);
                 if (r < 0)
                         return r;

@@ -27,6 +27,7 @@ static void help(void) {
                "      --kernel-ics=IC[,IC...]     leave these ICs bound to hv_utils (heartbeat,\n"
                "                                  shutdown, timesync, kvp): no uio node\n"
                "      --no-vss                    no dev/vmbus/hv_vss (hv_utils without VSS)\n"
+               "      --uio-vss                   the VSS channel bound to uio_hv_generic (no hv_vss)\n"
                "  -h, --help\n");
 }
 
@@ -45,7 +46,7 @@ static bool guest_name_ok(const char *n) {
 }
 
 int hv_sim_main(int argc, char **argv) {
-        enum { ARG_HB = 0x100, ARG_TIME, ARG_RING, ARG_KERNEL, ARG_NO_VSS };
+        enum { ARG_HB = 0x100, ARG_TIME, ARG_RING, ARG_KERNEL, ARG_NO_VSS, ARG_UIO_VSS };
         static const struct option options[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "guest", required_argument, NULL, 'g' },
@@ -54,11 +55,12 @@ int hv_sim_main(int argc, char **argv) {
                 { "ring-size", required_argument, NULL, ARG_RING },
                 { "kernel-ics", required_argument, NULL, ARG_KERNEL },
                 { "no-vss", no_argument, NULL, ARG_NO_VSS },
+                { "uio-vss", no_argument, NULL, ARG_UIO_VSS },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         struct hv_sim sim = { .ctl_fd = -1, .heartbeat_interval_usec = 2000000, .time_interval_usec = 5000000,
-                              .ring_size = 65536 };
+                              .ring_size = 65536, .kernel_ics = 1u << HV_IC_VSS };
         const char *dir = NULL, *guests = NULL;
         int c, r, rc = 1;
 
@@ -82,6 +84,7 @@ int hv_sim_main(int argc, char **argv) {
                         break;
                 }
                 case ARG_NO_VSS: sim.no_vss = true; break;
+                case ARG_UIO_VSS: sim.kernel_ics &= ~(1u << HV_IC_VSS); break;
                 case 'h': help(); return 0;
                 default: return 2;
                 }

@@ -12,7 +12,7 @@
 #include "pvic/vmbus_ic.h"
 #include "pvic/vmbus_ring.h"
 
-enum hv_ic { HV_IC_HEARTBEAT, HV_IC_SHUTDOWN, HV_IC_TIMESYNC, HV_IC_KVP, _HV_IC_MAX };
+enum hv_ic { HV_IC_HEARTBEAT, HV_IC_SHUTDOWN, HV_IC_TIMESYNC, HV_IC_KVP, HV_IC_VSS, _HV_IC_MAX };
 
 struct hv_client;
 struct hv_guest;
@@ -99,7 +99,8 @@ struct hv_sim {
         uint64_t heartbeat_interval_usec; /* 0: only on request */
         uint64_t time_interval_usec;      /* 0: only on request */
         size_t ring_size;                 /* per direction */
-        unsigned kernel_ics;              /* bit per enum hv_ic: bound to hv_utils, not uio */
+        unsigned kernel_ics;              /* bit per enum hv_ic: bound to hv_utils, not uio
+                                           * (VSS by default: only --uio-vss moves it) */
         bool no_vss;                      /* no dev/vmbus/hv_vss */
         int ctl_fd;
         sd_event_source *ctl_src;
@@ -122,6 +123,9 @@ int hv_relay_send(struct hv_relay *r, const struct host_kvp_request *req);
 /* op: VSS_OP_FREEZE, _THAW or _HOT_BACKUP (the only ones the kernel passes on);
  * -ENOTCONN when no daemon has registered (the kernel then answers HV_E_FAIL itself). */
 int hv_vss_send(struct hv_vss *v, uint8_t op);
+/* The same request on a uio-bound VSS channel (the host's own packet, as the kernel
+ * receives it: FREEZE with its LUN-list body). */
+int hv_send_vss(struct hv_channel *c, uint8_t op);
 int hv_corrupt(struct hv_channel *c, const char *how);
 /* Rescind: the channel is gone (guest connection closed, device node removed) until
  * hv_offer() creates it again. -EALREADY when it already is. */

@@ -99,7 +99,9 @@ int hv_vss_send(struct hv_vss *v, uint8_t op) {
 int hv_vss_init(struct hv_guest *g) {
         struct hv_vss *v = &g->vss;
         v->fd = v->lfd = -1;
-        if (g->sim->no_vss)
+        /* hv_utils makes hv_vss only for a VSS channel it drives: not with --no-vss (no
+         * VSS in the kernel), not when the channel is bound to uio_hv_generic. */
+        if (g->sim->no_vss || !(g->sim->kernel_ics & (1u << HV_IC_VSS)))
                 return 0;
         if (asprintf(&v->path, "%s/dev/vmbus/hv_vss", g->root) < 0) {
                 v->path = NULL;

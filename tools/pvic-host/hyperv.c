@@ -429,8 +429,9 @@ static void hv_close(void *state) {
         free(h);
 }
 
-/* VSS (spec §4.5): FREEZE or THAW as a Hyper-V backup sends them, through the kernel's
- * relay that pvic-hostsim plays. The answer is a status only: no per-mount outcomes, and
+/* VSS (spec §4.5): FREEZE or THAW as a Hyper-V backup sends them, on the guest's VSS
+ * ring when it owns the channel through uio, else through the kernel's relay that
+ * pvic-hostsim plays. The answer is a status only: no per-mount outcomes, and
  * no lease on the wire (the guest's [HyperV] VssLease= bounds the freeze). */
 static int hv_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, json_object **out) {
         struct hv_host *h = state;
@@ -444,7 +445,7 @@ static int hv_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, 
         int r = hv_call_within(h, req, &reply, HV_FREEZE_TIMEOUT_MS);
         if (r < 0)
                 return fail_with(reply, r, out, action);
-        const char *st = str(reply, "status"), *by = str(reply, "answered_by");
+        const char *st = str(reply, "status"), *by = str(reply, "answered_by"), *via = str(reply, "via");
         bool ok = st && strtoul(st, NULL, 16) == 0;
         char answer[64];
         if (ok)
@@ -453,9 +454,12 @@ static int hv_freeze(void *state, const char *g, bool thaw, unsigned lease_sec, 
                 snprintf(answer, sizeof answer, "failed:%s", st ?: "no-status");
         *out = host_freeze_json(g, action, answer);
         json_object_object_add(*out, "status", json_object_new_string(st ?: "?"));
-        /* "kernel": no VSS daemon in the guest; the kernel failed the request itself. */
+        /* "kernel": no VSS daemon in the guest; the kernel failed the request itself.
+         * "host": the guest owns the channel through uio but nobody has it open. */
         if (by)
                 json_object_object_add(*out, "answered_by", json_object_new_string(by));
+        if (via)
+                json_object_object_add(*out, "via", json_object_new_string(via));
         json_object_put(reply);
         return ok ? 0 : -EIO;
 }

@@ -91,6 +91,7 @@ static int do_shutdown(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t 
 void vmbus_ic_ctx_done(struct vmbus_ic_ctx *x) {
         x->pending = mfree(x->pending);
         x->awaiting_ack = false;
+        x->vss.awaiting = false;
 }
 
 static int timesync(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t *pkt, size_t len) {
@@ -138,6 +139,8 @@ int vmbus_ic_services_handle(struct vmbus_channel *c, uint8_t *pkt, size_t len, 
                 return timesync(x, c, pkt, len);
         case VMBUS_IC_KVP:
                 return kvp(x, pkt, len);
+        case VMBUS_IC_VSS:
+                return vmbus_ic_vss(x, c, pkt, len);
         default:
                 vmbus_ic_reply_status(pkt, HOST_STATUS_FAILED);
                 return 1;

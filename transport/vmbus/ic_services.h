@@ -6,6 +6,27 @@
 #include "pvic/vmbus_channel.h"
 
 struct pvicd;
+struct vss_ops;
+struct vmbus_ic_ctx;
+
+/* VSS (ic_vss_service.c): a FREEZE or THAW is held until the freeze service reports,
+ * which may be from the loop later. Each request gets a serial and its own callback
+ * cookie, so a late report of a request the host has given up on (a second request
+ * replaced it) never answers another one. */
+#define VMBUS_VSS_TAGS 4u
+struct vmbus_vss_tag {
+        struct vmbus_ic_ctx *x;
+        unsigned serial;
+};
+struct vmbus_ic_vss {
+        const struct vss_ops *ops;
+        bool awaiting;
+        uint8_t operation;          /* of the request awaiting */
+        unsigned serial, next_serial;
+        uint32_t status;            /* a report that came before the handler returned */
+        bool freeze_ended_early;    /* the last freeze ended by its lease or guard */
+        struct vmbus_vss_tag freeze_tags[VMBUS_VSS_TAGS], thaw_tags[VMBUS_VSS_TAGS];
+};
 
 struct vmbus_ic_ctx {
         struct pvicd *d;
@@ -23,8 +44,11 @@ struct vmbus_ic_ctx {
         struct host_shutdown shutdown;
         struct host_kvp_request kvp_req;
         struct host_kvp_reply kvp_reply;
+        struct vmbus_ic_vss vss;
 };
 
 void vmbus_ic_ctx_done(struct vmbus_ic_ctx *x);
+/* The VSS handler (vmbus_channel_fn contract): 1 reply in pkt, 0 held, -EBADMSG reset. */
+int vmbus_ic_vss(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t *pkt, size_t len);
 int vmbus_ic_services_handle(struct vmbus_channel *c, uint8_t *pkt, size_t len, const struct vmbus_ic_header *h,
                              void *userdata);

@@ -28,6 +28,7 @@ static const struct {
         [VMBUS_UIO_IC_SHUTDOWN] = { "shutdown", "0e0b6031-5213-4934-818b-38d90ced39db", VMBUS_IC_SHUTDOWN },
         [VMBUS_UIO_IC_TIMESYNC] = { "timesync", "9527e630-d0ae-497b-adce-e80ab0175caf", VMBUS_IC_TIMESYNC },
         [VMBUS_UIO_IC_KVP] = { "kvp", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", VMBUS_IC_KVP },
+        [VMBUS_UIO_IC_VSS] = { "vss", "35fa2e29-ea23-4236-96ae-3a6ebacba440", VMBUS_IC_VSS },
 };
 
 struct vmbus_uio {
@@ -181,13 +182,14 @@ static int start_channel(struct vmbus_uio *u, struct pvicd *d, enum vmbus_uio_ic
         return 0;
 }
 
-int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required) {
+int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required, const struct vss_ops *vss) {
         _cleanup_free_ char *devices = root_path(d->config.root, "/sys/bus/vmbus/devices");
         struct vmbus_uio *u = calloc(1, sizeof *u);
         if (!devices || !u) {
                 free(u);
                 return log_oom();
         }
+        u->ctx[VMBUS_UIO_IC_VSS].vss.ops = vss;
         DIR *dir = opendir(devices);
         if (dir) {
                 struct dirent *de;

@@ -1,8 +1,8 @@
 /* The VMBus backend (design.md decision 3): per IC, either the kernel keeps the channel
  * (relay mode: hv_utils answers heartbeat/shutdown/timesync, KVP comes through
  * /dev/vmbus/hv_kvp) or we own it through uio_hv_generic (uio mode). auto picks uio for
- * the ICs bound to uio_hv_generic and the relay for KVP otherwise. VSS is always the
- * kernel's (/dev/vmbus/hv_vss, docs/freeze.md "Hyper-V"), whatever the mode. */
+ * the ICs bound to uio_hv_generic and the relays for KVP and VSS otherwise
+ * (/dev/vmbus/hv_kvp, /dev/vmbus/hv_vss): never both for one IC. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@
 
 struct vmbus_backend {
         struct pvicd *d;
+        struct vss_ops vss_ops; /* one set for the relay and the uio channel */
         struct vmbus_relay *relay;
         struct vmbus_uio *uio;
         struct vss_relay *vss;
@@ -47,11 +48,10 @@ static int on_vss_thaw(void *userdata, freeze_report_fn fn, void *fn_userdata) {
 /* The relay says once if the device is missing (hv_utils without VSS, or VSS refused as
  * in isolated VMs) and keeps looking for it quietly; everything else is served meanwhile. */
 static int start_vss(struct vmbus_backend *b) {
-        const struct vss_ops ops = { .freeze = on_vss_freeze, .thaw = on_vss_thaw, .userdata = b };
         _cleanup_free_ char *path = root_path(b->d->config.root, "/dev/vmbus/hv_vss");
         if (!path)
                 return log_oom();
-        return vss_relay_new(&b->vss, b->d->event, path, &ops);
+        return vss_relay_new(&b->vss, b->d->event, path, &b->vss_ops);
 }
 
 static void vmbus_fini(void *state) {
@@ -73,9 +73,10 @@ static int vmbus_init(struct pvicd *d, void **ret) {
         if (!b)
                 return log_oom();
         b->d = d;
+        b->vss_ops = (struct vss_ops){ .freeze = on_vss_freeze, .thaw = on_vss_thaw, .userdata = b };
 
         if (mode != PVIC_VMBUS_RELAY) {
-                r = vmbus_uio_new(&b->uio, d, mode == PVIC_VMBUS_UIO);
+                r = vmbus_uio_new(&b->uio, d, mode == PVIC_VMBUS_UIO, &b->vss_ops);
                 if (r < 0 && mode == PVIC_VMBUS_UIO) {
                         vmbus_fini(b);
                         return r;
@@ -91,17 +92,18 @@ static int vmbus_init(struct pvicd *d, void **ret) {
                         return r;
                 }
         }
-        r = start_vss(b);
+        /* VSS through the kernel unless we own its channel: one owner per IC. */
+        r = uio_ics & (1u << VMBUS_UIO_IC_VSS) ? 0 : start_vss(b);
         if (r < 0) {
                 vmbus_fini(b);
                 return r;
         }
-        log_info("vmbus: mode %s: %s%s%s%s%s", config_vmbus_mode_name(mode),
-                 b->relay ? "kvp via relay" : "kvp via uio",
+        log_info("vmbus: mode %s: %s, %s%s%s%s%s", config_vmbus_mode_name(mode),
+                 b->relay ? "kvp via relay" : "kvp via uio", b->vss ? "vss via relay" : "vss via uio",
                  uio_ics & (1u << VMBUS_UIO_IC_HEARTBEAT) ? ", heartbeat" : "",
                  uio_ics & (1u << VMBUS_UIO_IC_SHUTDOWN) ? ", shutdown" : "",
                  uio_ics & (1u << VMBUS_UIO_IC_TIMESYNC) ? ", timesync" : "",
-                 uio_ics & ~(1u << VMBUS_UIO_IC_KVP) ? " via uio" : "");
+                 uio_ics & ~(1u << VMBUS_UIO_IC_KVP | 1u << VMBUS_UIO_IC_VSS) ? " via uio" : "");
         pvicd_set_status(d, "vmbus: %s", b->relay ? "kvp relay" : "uio channels");
         *ret = b;
         return 0;

@@ -4,12 +4,14 @@
 #include <stddef.h>
 
 struct pvicd;
+struct vss_ops;
 
 enum vmbus_uio_ic {
         VMBUS_UIO_IC_HEARTBEAT,
         VMBUS_UIO_IC_SHUTDOWN,
         VMBUS_UIO_IC_TIMESYNC,
         VMBUS_UIO_IC_KVP,
+        VMBUS_UIO_IC_VSS,
         _VMBUS_UIO_IC_MAX,
 };
 
@@ -17,8 +19,9 @@ struct vmbus_uio;
 
 /* Finds the IC channels bound to uio_hv_generic under ROOT/sys/bus/vmbus and starts
  * each. required (--vmbus-mode=uio): no channel at all is an error (-ENODEV);
- * otherwise 0 with none. */
-int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required);
+ * otherwise 0 with none. vss: what a VSS channel's FREEZE/THAW call (the relay's ops;
+ * must outlive the channels). */
+int vmbus_uio_new(struct vmbus_uio **ret, struct pvicd *d, bool required, const struct vss_ops *vss);
 struct vmbus_uio *vmbus_uio_free(struct vmbus_uio *u);
 /* Bit n set: IC n (enum vmbus_uio_ic) is served by a uio channel. */
 unsigned vmbus_uio_ics(const struct vmbus_uio *u);
