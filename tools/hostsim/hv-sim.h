@@ -1,6 +1,6 @@
 /* pvic-hostsim hyperv: a simulated Hyper-V host (docs/hostsim-hyperv.md). Per guest: a
- * fake sysfs tree with the IC channels (VSS left with hv_utils unless --uio-vss) bound to uio_hv_generic, their ring files
- * and interrupt sockets, and the /dev/vmbus/hv_kvp and hv_vss relay sockets where we
+ * fake sysfs tree with the IC channels bound to uio_hv_generic (VSS only with
+ * --uio-vss), their ring files and interrupt sockets, and the /dev/vmbus/hv_kvp and hv_vss relay sockets where we
  * play the kernel; the host side of each IC behaves as spec/hyperv-ic.md §9 describes. */
 #pragma once
 #include <stdbool.h>
