@@ -9,6 +9,7 @@
 # A guest whose hv_utils has no VSS still serves KVP.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/helpers/freeze-setup.sh"
+. "$TOP/tests/helpers/freeze-vss-steps.sh"
 SIM=$TEST_TMPDIR/hv
 j=$FROOT/run/pvic/freeze.journal
 
@@ -48,19 +49,7 @@ start_pvicd() {
 start_pvicd 20 1
 l=$(vss hot_backup)
 assert_eq "0x00000000 5" "$(jget status <<<"$l") $(jget flags <<<"$l")" "HOT_BACKUP: ok, no auto-recovery"
-assert_eq "0x00000000 daemon" "$(answer freeze)" "FREEZE answer"
-[ -f "$j" ] || fail "no journal while frozen"
-writers=()
-for m in "$MNT_A" "$MNT_B"; do
-  start_writer "$m/vss"
-  writer_done 800 && fail "a write to $m completed while VSS-frozen"
-  writers+=("$WRITER")
-done
-assert_eq "0x00000000 daemon" "$(answer thaw)" "THAW answer"
-WRITER=${writers[0]}; writer_done 2000 || fail "ext4 writer still blocked after THAW"
-WRITER=${writers[1]}; writer_done 2000 || fail "xfs writer still blocked after THAW"
-[ -f "$j" ] && fail "journal left after THAW"
-assert_eq data "$(cat "$MNT_B/vss")" "written data"
+vss_step_writers_block "0x00000000 daemon"
 pass_step "FREEZE blocks writers on ext4 and xfs, THAW releases them, both answered 0x00000000"
 
 out=$(host --json freeze g1) || fail "pvic-host freeze: $out"
@@ -101,23 +90,8 @@ assert_eq "0x00000000 daemon" "$(answer freeze)" "the next FREEZE"
 assert_eq "0x00000000 daemon" "$(answer thaw)" "the next THAW"
 pass_step "a FREEZE without THAW thawed at the lease (${ms} ms for 2 s); the late THAW answered 0x80004005"
 
-# A slow pre-freeze hook: the kernel's FREEZE is held until the freeze is done (as
-# hv_vss_daemon holds it), not failed because the hooks run on the loop.
-cat > "$FROOT/etc/pvic/freeze.d/50-slow" <<'EOH'
-#!/bin/sh
-[ "$1" = thaw ] || sleep 2
-EOH
-chmod 0755 "$FROOT/etc/pvic/freeze.d/50-slow"
-t0=$(date +%s%N)
-assert_eq "0x00000000 daemon" "$(answer freeze)" "FREEZE behind a 2 s hook"
-ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -ge 1900 ] || fail "FREEZE answered after $ms ms, before its 2 s hook was done"
-start_writer "$MNT_A/slow"
-writer_done 500 && fail "write completed after the held FREEZE"
-assert_eq "0x00000000 daemon" "$(answer thaw)" "THAW after the held FREEZE"
-writer_done 2000 || fail "writer still blocked after THAW"
-rm -f "$FROOT/etc/pvic/freeze.d/50-slow"
-pass_step "a FREEZE behind a slow hook is answered when frozen (${ms} ms), not failed early"
+vss_step_slow_hook_held "0x00000000 daemon"
+pass_step "a FREEZE behind a slow hook is answered when frozen (${HELD_MS} ms), not failed early"
 
 kill -TERM "$PVICD"
 wait "$PVICD" || fail "pvicd exited with status $?"

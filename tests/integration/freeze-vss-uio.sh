@@ -10,6 +10,7 @@
 # is answered 0x80004005.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/helpers/freeze-setup.sh"
+. "$TOP/tests/helpers/freeze-vss-steps.sh"
 SIM=$TEST_TMPDIR/hv
 j=$FROOT/run/pvic/freeze.journal
 
@@ -54,19 +55,7 @@ l=$(vss get_dm_info)
 assert_eq "0x00000000 0" "$(jget status <<<"$l") $(jget flags <<<"$l")" "GET_DM_INFO: ok, flags 0"
 pass_step "VSS negotiates 3.0/5.0 over uio; HOT_BACKUP flags 5, GET_DM_INFO status 0"
 
-assert_eq "0x00000000 daemon uio" "$(answer freeze)" "FREEZE answer"
-[ -f "$j" ] || fail "no journal while frozen"
-writers=()
-for m in "$MNT_A" "$MNT_B"; do
-  start_writer "$m/vss"
-  writer_done 800 && fail "a write to $m completed while VSS-frozen"
-  writers+=("$WRITER")
-done
-assert_eq "0x00000000 daemon uio" "$(answer thaw)" "THAW answer"
-WRITER=${writers[0]}; writer_done 2000 || fail "ext4 writer still blocked after THAW"
-WRITER=${writers[1]}; writer_done 2000 || fail "xfs writer still blocked after THAW"
-[ -f "$j" ] && fail "journal left after THAW"
-assert_eq data "$(cat "$MNT_B/vss")" "written data"
+vss_step_writers_block "0x00000000 daemon uio"
 pass_step "FREEZE over the ring blocks writers on ext4 and xfs, THAW releases them, both 0x00000000"
 
 out=$(host --json freeze g1) || fail "pvic-host freeze: $out"
@@ -80,21 +69,8 @@ writer_done 2000 || fail "writer still blocked after pvic-host thaw"
 pass_step "pvic-host --hyperv freeze/thaw over the uio channel"
 
 # The freeze service reports from the loop after its hooks: the ring transaction is held.
-cat > "$FROOT/etc/pvic/freeze.d/50-slow" <<'EOH'
-#!/bin/sh
-[ "$1" = thaw ] || sleep 2
-EOH
-chmod 0755 "$FROOT/etc/pvic/freeze.d/50-slow"
-t0=$(date +%s%N)
-assert_eq "0x00000000 daemon uio" "$(answer freeze)" "FREEZE behind a 2 s hook"
-ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -ge 1900 ] || fail "FREEZE answered after $ms ms, before its 2 s hook was done"
-start_writer "$MNT_A/slow"
-writer_done 500 && fail "write completed after the held FREEZE"
-assert_eq "0x00000000 daemon uio" "$(answer thaw)" "THAW after the held FREEZE"
-writer_done 2000 || fail "writer still blocked after THAW"
-rm -f "$FROOT/etc/pvic/freeze.d/50-slow"
-pass_step "a FREEZE behind a slow hook is held on the ring until frozen (${ms} ms)"
+vss_step_slow_hook_held "0x00000000 daemon uio"
+pass_step "a FREEZE behind a slow hook is held on the ring until frozen (${HELD_MS} ms)"
 
 hb_opens=$(chan heartbeat opens)
 for how in vss_short header; do
