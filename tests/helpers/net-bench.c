@@ -155,10 +155,15 @@ static void dump_discard(int fd, uint16_t type, char *buf, size_t size) {
                         exit(1);
                 }
                 /* The kernel ends a dump with NLMSG_DONE alone or last in a datagram. */
-                int len = (int) n;
-                for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len))
-                        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+                for (size_t off = 0; off + NLMSG_HDRLEN <= (size_t) n;) {
+                        struct nlmsghdr h;
+                        memcpy(&h, buf + off, sizeof h);
+                        if (h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_ERROR)
                                 return;
+                        if (h.nlmsg_len < NLMSG_HDRLEN)
+                                break;
+                        off += NLMSG_ALIGN(h.nlmsg_len);
+                }
         }
 }
 
