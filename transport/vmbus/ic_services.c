@@ -27,6 +27,24 @@ static int heartbeat(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t *p
         return 1;
 }
 
+int vmbus_ic_hold(struct vmbus_ic_ctx *x, struct vmbus_channel *c, const uint8_t *pkt, size_t len) {
+        x->pending = malloc(len);
+        if (!x->pending)
+                return -ENOMEM;
+        memcpy(x->pending, pkt, len);
+        x->pending_len = len;
+        x->pending_trans_id = vmbus_channel_trans_id(c);
+        x->pending_generation = vmbus_channel_generation(c);
+        return 0;
+}
+
+int vmbus_ic_send_held(struct vmbus_ic_ctx *x) {
+        int k = vmbus_channel_send_reply(x->channel, x->pending_generation, x->pending_trans_id, x->pending,
+                                         x->pending_len);
+        x->pending = mfree(x->pending);
+        return k;
+}
+
 static void shutdown_report(const struct shutdown_report *r, void *userdata) {
         struct vmbus_ic_ctx *x = userdata;
         log_info("vmbus shutdown: %s", r->text ? r->text : shutdown_state_to_string(r->state));
@@ -38,11 +56,9 @@ static void shutdown_report(const struct shutdown_report *r, void *userdata) {
                 return; /* acknowledged while we were still in the handler */
         /* Reply first, then act: the service acts only after this returns (§3.2). */
         vmbus_ic_reply_status(x->pending, x->ack);
-        int k = vmbus_channel_send_reply(x->channel, x->pending_generation, x->pending_trans_id, x->pending,
-                                         x->pending_len);
+        int k = vmbus_ic_send_held(x);
         if (k < 0)
                 log_warning_errno(k, "vmbus shutdown: the acknowledgement could not be sent: %m");
-        x->pending = mfree(x->pending);
 }
 
 static int do_shutdown(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t *pkt, size_t len) {
@@ -74,17 +90,12 @@ static int do_shutdown(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t 
                 vmbus_ic_reply_status(pkt, x->ack);
                 return 1;
         }
-        /* Acknowledged later from the loop: keep the request to answer in place then. */
-        x->pending = malloc(len);
-        if (!x->pending) {
+        /* Acknowledged later from the loop. */
+        if (vmbus_ic_hold(x, c, pkt, len) < 0) {
                 x->awaiting_ack = false;
                 vmbus_ic_reply_status(pkt, HOST_STATUS_FAILED);
                 return 1;
         }
-        memcpy(x->pending, pkt, len);
-        x->pending_len = len;
-        x->pending_trans_id = vmbus_channel_trans_id(c);
-        x->pending_generation = vmbus_channel_generation(c);
         return 0;
 }
 

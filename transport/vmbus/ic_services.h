@@ -48,6 +48,12 @@ struct vmbus_ic_ctx {
 };
 
 void vmbus_ic_ctx_done(struct vmbus_ic_ctx *x);
+/* A request answered later from the loop: kept with the channel generation and
+ * transaction it came with, so the reply goes in place of the one the host waits for. */
+int vmbus_ic_hold(struct vmbus_ic_ctx *x, struct vmbus_channel *c, const uint8_t *pkt, size_t len);
+/* Sends the held request (already turned into its reply) on x->channel and frees it; the
+ * channel drops it if it was reopened since (the host restarted and no longer waits). */
+int vmbus_ic_send_held(struct vmbus_ic_ctx *x);
 /* The VSS handler (vmbus_channel_fn contract): 1 reply in pkt, 0 held, -EBADMSG reset. */
 int vmbus_ic_vss(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8_t *pkt, size_t len);
 int vmbus_ic_services_handle(struct vmbus_channel *c, uint8_t *pkt, size_t len, const struct vmbus_ic_header *h,

@@ -24,12 +24,9 @@ static void answer_held(struct vmbus_ic_ctx *x, uint32_t status) {
         if (!x->pending)
                 return;
         (void)vmbus_ic_vss_reply(x->pending, x->pending_len, v->operation, status);
-        int k = vmbus_channel_send_reply(x->channel, x->pending_generation, x->pending_trans_id, x->pending,
-                                         x->pending_len);
+        int k = vmbus_ic_send_held(x);
         if (k < 0)
                 log_warning_errno(k, "vmbus vss: the %s answer could not be sent: %m", op_name(v->operation));
-        free(x->pending);
-        x->pending = NULL;
 }
 
 static void on_report(struct vmbus_vss_tag *t, uint8_t op, const char *state, const char *mounts) {
@@ -90,16 +87,11 @@ static int freeze_or_thaw(struct vmbus_ic_ctx *x, struct vmbus_channel *c, uint8
                 return 1;
         }
         /* Held until the report: the host waits (the kernel gives a FREEZE 15 minutes). */
-        x->pending = malloc(len);
-        if (!x->pending) {
+        if (vmbus_ic_hold(x, c, pkt, len) < 0) {
                 v->awaiting = false;
                 vmbus_ic_vss_reply(pkt, len, op, VMBUS_IC_E_FAIL);
                 return 1;
         }
-        memcpy(x->pending, pkt, len);
-        x->pending_len = len;
-        x->pending_trans_id = vmbus_channel_trans_id(c);
-        x->pending_generation = vmbus_channel_generation(c);
         return 0;
 }
 
