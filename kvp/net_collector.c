@@ -13,7 +13,6 @@
 #include "net_table.h"
 #include "pvic/log.h"
 
-#define RECV_BUF_SIZE (64u * 1024u)
 #define SOCK_RCVBUF (4u * 1024u * 1024u)
 #define RETRY_USEC (1000u * 1000u)
 /* Per wakeup, so a storm of events cannot starve the rest of the loop. */
@@ -49,7 +48,7 @@ struct net_collector {
         uint8_t *buf;
 };
 
-static int send_dump(struct net_collector *c, uint16_t type) {
+size_t net_dump_request(uint16_t type, uint32_t seq, void *buf, size_t size) {
         struct {
                 struct nlmsghdr h;
                 union {
@@ -59,11 +58,11 @@ static int send_dump(struct net_collector *c, uint16_t type) {
                 struct rtattr rta;
                 uint32_t ext_mask;
         } req = {};
-        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        _Static_assert(sizeof req <= NET_DUMP_REQUEST_MAX, "NET_DUMP_REQUEST_MAX too small");
 
         req.h.nlmsg_type = type;
         req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-        req.h.nlmsg_seq = c->dump_seq = ++c->seq;
+        req.h.nlmsg_seq = seq;
         if (type == RTM_GETLINK) {
                 /* We never read statistics. This drops IPv6's (a quarter of a link message);
                  * the kernel sends the generic ones whatever the mask says. */
@@ -78,7 +77,18 @@ static int send_dump(struct net_collector *c, uint16_t type) {
                 req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
                 req.ifa.ifa_family = AF_UNSPEC;
         }
-        if (sendto(c->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
+        if (size < req.h.nlmsg_len)
+                return 0;
+        memcpy(buf, &req, req.h.nlmsg_len);
+        return req.h.nlmsg_len;
+}
+
+static int send_dump(struct net_collector *c, uint16_t type) {
+        uint8_t req[NET_DUMP_REQUEST_MAX];
+        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        size_t len = net_dump_request(type, c->dump_seq = ++c->seq, req, sizeof req);
+
+        if (sendto(c->fd, req, len, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
                 return log_warning_errno(errno, "Cannot request a netlink dump: %m");
         return 0;
 }
@@ -218,7 +228,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
         for (int i = 0; i < RECV_BATCH; i++) {
                 struct sockaddr_nl sender = {};
-                struct iovec iov = { .iov_base = c->buf, .iov_len = RECV_BUF_SIZE };
+                struct iovec iov = { .iov_base = c->buf, .iov_len = NET_COLLECTOR_RECV_BUF_SIZE };
                 struct msghdr mh = { .msg_name = &sender, .msg_namelen = sizeof sender, .msg_iov = &iov, .msg_iovlen = 1 };
                 unsigned bad = 0;
 
@@ -308,7 +318,7 @@ int net_collector_new(struct net_collector **ret, sd_event *e, const struct net_
         c->classify = o->classify;
         c->classify_userdata = o->classify_userdata;
         c->event = sd_event_ref(e);
-        c->buf = malloc(RECV_BUF_SIZE);
+        c->buf = malloc(NET_COLLECTOR_RECV_BUF_SIZE);
         if (o->root && o->root[0] && !(c->root = strdup(o->root)))
                 return log_oom();
         if (!c->buf)

@@ -228,6 +228,12 @@ struct net_collector_options {
         { .root = NULL, .debounce_usec = 0, .rcvbuf = 0, .classify = NULL, .classify_userdata = NULL, \
           .table = NET_TABLE_OPTIONS_DEFAULT }
 
+#define NET_COLLECTOR_RECV_BUF_SIZE (64u * 1024u)   /* one read of the rtnetlink socket */
+#define NET_DUMP_REQUEST_MAX 64u
+/* Writes the dump request the collector sends for RTM_GETLINK (links, no statistics) or
+ * RTM_GETADDR (all families) into buf; returns its length, 0 if size is too small. */
+size_t net_dump_request(uint16_t type, uint32_t seq, void *buf, size_t size);
+
 /* Opens the rtnetlink socket, subscribes and starts the initial dump on `e`. */
 int net_collector_new(struct net_collector **ret, sd_event *e, const struct net_collector_options *o,
                       net_change_fn fn, void *userdata);

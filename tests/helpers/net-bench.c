@@ -41,7 +41,6 @@
 #include "pvic/netinfo.h"
 
 #define ROUNDS_MAX 64
-#define DUMP_BUF_SIZE (64u * 1024u)   /* the collector's receive buffer */
 
 static double now_ms(void) {
         struct timespec ts;
@@ -126,25 +125,13 @@ static void change_addr(int fd, uint16_t type, int ifindex, uint8_t n) {
         }
 }
 
-/* Sends one dump request and reads the answer to its NLMSG_DONE, parsing nothing. */
+/* Sends the collector's dump request and reads the answer to its NLMSG_DONE, parsing
+ * nothing. */
 static void dump_discard(int fd, uint16_t type, char *buf, size_t size) {
-        struct {
-                struct nlmsghdr h;
-                union {
-                        struct ifinfomsg ifi;
-                        struct ifaddrmsg ifa;
-                };
-                struct rtattr rta;
-                uint32_t ext_mask;
-        } req = { .h = { .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = type } };
+        uint8_t req[NET_DUMP_REQUEST_MAX];
+        size_t len = net_dump_request(type, type, req, sizeof req);
 
-        if (type == RTM_GETLINK) {
-                req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.ifi) + RTA_LENGTH(sizeof req.ext_mask);
-                req.rta = (struct rtattr) { .rta_len = RTA_LENGTH(sizeof req.ext_mask), .rta_type = IFLA_EXT_MASK };
-                req.ext_mask = RTEXT_FILTER_SKIP_STATS;
-        } else
-                req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
-        if (send(fd, &req, req.h.nlmsg_len, 0) < 0) {
+        if (send(fd, req, len, 0) < 0) {
                 fprintf(stderr, "net-bench: cannot request a dump: %m\n");
                 exit(1);
         }
@@ -253,12 +240,12 @@ int main(int argc, char **argv) {
         double dump;
         {
                 _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-                _cleanup_free_ char *buf = malloc(DUMP_BUF_SIZE);
+                _cleanup_free_ char *buf = malloc(NET_COLLECTOR_RECV_BUF_SIZE);
                 if (fd < 0 || !buf)
                         return 1;
                 t = now_ms();
-                dump_discard(fd, RTM_GETLINK, buf, DUMP_BUF_SIZE);
-                dump_discard(fd, RTM_GETADDR, buf, DUMP_BUF_SIZE);
+                dump_discard(fd, RTM_GETLINK, buf, NET_COLLECTOR_RECV_BUF_SIZE);
+                dump_discard(fd, RTM_GETADDR, buf, NET_COLLECTOR_RECV_BUF_SIZE);
                 dump = now_ms() - t;
         }
         printf("nics=%zu addrs=%zu cold_ms=%.2f facts_ms=%.2f facts_bytes=%zu change_ms=%.2f rss_kb=%ld "
