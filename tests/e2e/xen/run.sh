@@ -3,11 +3,11 @@
 # QEMU TCG, pvicd as a systemd service in a PV and a PVH Debian guest, checked from dom0.
 # Exit: 0 all passed; 1 a pvicd check failed; 2 infrastructure failure (build, QEMU, Xen,
 # domain creation) with no pvicd failure. Logs: build-e2e/logs/<time>/ (latest: logs/last).
-# Env: PVIC_E2E_TYPES=pv,pvh  PVIC_E2E_STREAM=1 (guest consoles live on the serial log)  PVIC_E2E_TIMEOUT=1200 (one QEMU run, seconds)
+# Env: PVIC_E2E_TYPES=pv,pvh  PVIC_E2E_STREAM=1 (guest consoles live on the serial log)  PVIC_E2E_TIMEOUT=1500 (one QEMU run, seconds)
 #      PVIC_E2E_CACHE=/var/cache/pvic-e2e  PVIC_E2E_OUT=<repo>/build-e2e
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
-TYPES=${PVIC_E2E_TYPES:-pv,pvh}; TMO=${PVIC_E2E_TIMEOUT:-1200}
+TYPES=${PVIC_E2E_TYPES:-pv,pvh}; TMO=${PVIC_E2E_TIMEOUT:-1500}
 L=$OUT/logs/$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$L"; ln -sfn "$L" "$OUT/logs/last"
 I=$OUT/img
 tstart=$(date +%s)
@@ -47,9 +47,11 @@ grep -E '^E2E (PASS|FAIL|INFRA|TIME)' "$LOG" | tr -d '\r'
 P=$(grep -c '^E2E PASS' "$LOG"); F=$(grep -c '^E2E FAIL' "$LOG"); N=$(grep -c '^E2E INFRA' "$LOG")
 grep -q '^E2E DONE' "$LOG" || { say "dom0 never finished (QEMU rc=$rc: timeout or crash)"; N=$((N+1)); }
 for T in ${TYPES//,/ }; do grep -q "^E2E-DOM0 $T done" "$LOG" || { say "no result for the $T guest"; N=$((N+1)); }; done
-# What CI shows of a failure: dom0's account of the guests, and each failing guest's console tail.
+# dom0's account of the guests (what was set aside and why) even when all passed
+grep -a '^E2E-DOM0 ' "$LOG" | tr -d '\r'
+# What CI shows of a failure: Xen's word on lost domains, each failing guest's console tail.
 if [ "$F" -gt 0 ] || [ "$N" -gt 0 ]; then
-  grep -a '^E2E-DOM0 ' "$LOG" | tr -d '\r'
+  grep -a -E '^\(XEN\) .*(Triple fault|Unhandled|emulation failed|crashed on cpu)' "$LOG" | tr -d '\r' | tail -10
   for T in $(grep -a -o '^E2E \(FAIL\|INFRA\) [a-z]*' "$LOG" | awk '{print $3}' | sort -u); do
     [ -f "$L/guest-pvic-$T.log" ] && { say "last lines of the $T guest's console:"; tail -n 25 "$L/guest-pvic-$T.log" | cut -c1-300; }
   done
