@@ -66,8 +66,8 @@ create() {
   size=-1; quiet=$(up)
   while ! has_key attr/PVAddons/MajorVersion; do
     n=$(wc -c < "$CON"); [ "$n" != "$size" ] && { size=$n; quiet=$(up); }
-    # A domain that is destroyed leaves xenstore. Only then is xl asked why: xl in a loop
-    # (libxc's mappings and the flushes they cost) is not to run beside a booting guest.
+    # A domain that is destroyed leaves xenstore; only then is xl asked why (xl polled
+    # here seemed to make losses likelier; not proven, see docs/e2e.md).
     xenstore-exists /local/domain/$ID 2>/dev/null || {
       lost && abandon "booting"
       fail "pvicd-started" "the domain ended during its boot"; tail -c 3000 "$CON" | tr -d '\r'; exit 0; }
