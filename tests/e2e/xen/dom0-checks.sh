@@ -39,6 +39,7 @@ cmd() { SEQ=$((SEQ+1)); xenstore-write "/local/domain/$ID/vm-data/pvic/kvp/e2e-c
 # aside, its results shown but not counted, and the checks start again on a fresh domain.
 # A domain that ends any other way (a shutdown, pvicd misbehaving) stays pvicd's failure.
 TRIES=4
+SET_ASIDE=3   # an attempt's exit status when the emulated host lost its domain
 lost_lines() { [ -n "$ID" ] && xl dmesg 2>/dev/null | tr -d '\r' \
   | grep -a -E "d${ID}v[0-9]+ (Triple fault|Unhandled)|emulation failed.*d${ID}v[0-9]+|Domain ${ID} \(vcpu#[0-9]+\) crashed"; }
 # the kernel's own lines only ("[ time] " then the message; forwarded journal lines name a unit)
@@ -48,19 +49,19 @@ lost() { lost_lines >/dev/null || panic_lines >/dev/null; }
 abandon() { # why
   echo "E2E-DOM0 $T: the emulated host lost domain $ID ($1):"
   { lost_lines; panic_lines; } | tail -4 | sed "s/^/E2E-DOM0 $T:   /"
-  exit 3; }
+  exit $SET_ASIDE; }
 fail() { lost && abandon "during $1"; echo "E2E FAIL $T $1 :: $2"; }
 infra() { lost && abandon "during $1"; echo "E2E INFRA $T $1 :: $2"; }
 
 STALL=120    # no console output for this long = hung (the longest quiet gap of a good boot: ~25 s)
 pvicd_turn() { grep -a -q 'pvicd\|Reached target.*multi-user' "$CON"; }
-# create: a fresh domain booted to pvicd; exit 3 if the emulated host loses it on the way
+# create: a fresh domain booted to pvicd; exits SET_ASIDE if the emulated host loses it on the way
 create() {
   sed "s|@TYPE@|$T|g; s|@DISK@|$DISK|g" /etc/xen/domU.cfg.in > /etc/xen/$NAME.cfg
   [ $T = pvh ] && echo 'cpuid = "host,rdtscp=0"' >> /etc/xen/$NAME.cfg   # Linux PVH hangs on rdtscp under TCG
   : > "$CON"
-  t0=$(up); timeout 120 xl create /etc/xen/$NAME.cfg || { echo "E2E-DOM0 $T: xl create failed"; exit 3; }
-  ID=$(xl domid $NAME) || { echo "E2E-DOM0 $T: no domain after xl create"; exit 3; }
+  t0=$(up); timeout 120 xl create /etc/xen/$NAME.cfg || { echo "E2E-DOM0 $T: xl create failed"; exit $SET_ASIDE; }
+  ID=$(xl domid $NAME) || { echo "E2E-DOM0 $T: no domain after xl create"; exit $SET_ASIDE; }
   echo "E2E TIME $T xl-create $(since $t0)"
   # up = pvicd published its version; 300 s bound for a systemd boot under TCG
   size=-1; quiet=$(up)
@@ -81,14 +82,14 @@ create() {
       xl list $NAME; xl vcpu-list $NAME
       xl sysrq $NAME w 2>/dev/null; sleep 5     # blocked tasks, if the guest kernel still answers
       tail -c 3000 "$CON" | tr -d '\r'
-      exit 3
+      exit $SET_ASIDE
     fi
     sleep 0.5
   done
   echo "E2E TIME $T boot-to-pvicd $(since $t0)"
 }
 
-# attempt: all the checks on one fresh domain (run in a subshell: exit 3 = set aside)
+# attempt: all the checks on one fresh domain (run in a subshell, so that exit ends only the attempt)
 attempt() {
 create
 # The guest's disk outlives a set-aside attempt, and with it pvicd's pool files: pool 1
@@ -209,7 +210,7 @@ grep -q e2e_stream /proc/cmdline && { tail -F "$CON" 2>/dev/null | while IFS= re
 R=/tmp/results-$T; try=1
 while :; do
   ( attempt ) > $R; rc=$?
-  [ $rc != 3 ] && { cat $R; break; }
+  [ $rc != $SET_ASIDE ] && { cat $R; break; }
   sed 's/^E2E \(PASS\|FAIL\|INFRA\|TIME\) /E2E-DOM0 set aside: \1 /' $R
   xl destroy $NAME 2>/dev/null; cp "$CON" "${CON%.log}-try$try.log" 2>/dev/null
   [ $try -ge $TRIES ] && { echo "E2E INFRA $T create-and-boot :: the emulated host lost the guest in all $TRIES tries (triple fault, stalled boot or xl create failure; see E2E-DOM0 lines)"; break; }
